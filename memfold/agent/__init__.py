@@ -1,0 +1,1 @@
+"""The agent: lifecycle (create, load, change) and the step loop."""

@@ -1,0 +1,194 @@
+"""The step loop. One step = compile context -> one LLM call -> execute tools -> persist.
+
+Each step commits atomically (its messages, memory edits, the new in-context list and the
+step row land together), so a crash or a provider fault never leaves half a step. A turn
+is a chain of steps: in MemGPT mode a heartbeat or a tool error buys another step; in
+native mode (`letta_v1_agent`) a tool call continues and plain text ends the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from memfold.agent.prompts import is_memgpt_mode
+from memfold.agent.session import AgentSession, load_session
+from memfold.config import Settings
+from memfold.context.compiler import compile_request, tool_specs
+from memfold.errors import ProviderError
+from memfold.ids import new_id
+from memfold.llm.base import ModelResponse
+from memfold.llm.providers import ModelRegistry
+from memfold.schemas.base import utcnow
+from memfold.schemas.messages import Message, MessageCreate, StopReasonType, StoredToolCall
+from memfold.store.engine import Database
+from memfold.tools.builtin import ToolContext
+from memfold.tools.executor import execute
+
+
+@dataclass
+class TurnResult:
+    messages: list[Message] = field(default_factory=list)
+    stop_reason: StopReasonType = "end_turn"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    steps: int = 0
+    run_id: str = ""
+
+
+class AgentLocks:
+    """Steps of one agent never interleave within this process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __call__(self, agent_id: str) -> asyncio.Lock:
+        lock = self._locks.get(agent_id)
+        if lock is None:
+            lock = self._locks[agent_id] = asyncio.Lock()
+        return lock
+
+
+class AgentLoop:
+    def __init__(self, db: Database, models: ModelRegistry, settings: Settings) -> None:
+        self.db = db
+        self.models = models
+        self.settings = settings
+        self.locks = AgentLocks()
+
+    async def send(
+        self, org_id: str, agent_id: str, inputs: list[MessageCreate], *, max_steps: int | None = None
+    ) -> TurnResult:
+        async with self.locks(agent_id):
+            session = await asyncio.to_thread(load_session, self.db, org_id, agent_id)
+            return await self._turn(session, inputs, max_steps or self.settings.max_steps)
+
+    async def _turn(self, session: AgentSession, inputs: list[MessageCreate], max_steps: int) -> TurnResult:
+        result = TurnResult(run_id=new_id("run"))
+        memgpt = is_memgpt_mode(session.agent.agent_type)
+        model = self.models.get(session.agent.model)
+        pending = [self._input_message(session, m, result.run_id) for m in inputs]
+        started = time.perf_counter()
+        for index in range(max_steps):
+            step_id = new_id("step")
+            for m in pending:
+                m.step_id = step_id
+            request = compile_request(
+                system=session.agent.system,
+                memory=session.memory,
+                messages=[*session.in_context, *pending],
+                tools=tool_specs(session.tools, memgpt_mode=memgpt),
+                memgpt_mode=memgpt,
+            )
+            llm_started = time.perf_counter()
+            try:
+                response = await model.complete(request)
+            except ProviderError as e:
+                if result.steps == 0:
+                    raise
+                result.stop_reason = "llm_api_error"
+                await asyncio.to_thread(session.finish_run, result, str(e), started)
+                return result
+            llm_ms = int((time.perf_counter() - llm_started) * 1000)
+            produced, stop = self._act(session, response, step_id, result.run_id, memgpt)
+            stop = stop if stop is not None or index < max_steps - 1 else "max_steps"
+            result.stop_reason = stop or result.stop_reason
+            result.messages.extend([*pending, *produced])
+            result.prompt_tokens += response.usage.prompt_tokens
+            result.completion_tokens += response.usage.completion_tokens
+            result.steps += 1
+            await asyncio.to_thread(
+                session.commit_step,
+                step_id=step_id,
+                run_id=result.run_id,
+                messages=[*pending, *produced],
+                response=response,
+                llm_ms=llm_ms,
+                final=result if stop is not None else None,
+                started=started,
+                first=index == 0,
+            )
+            pending = []
+            if stop is not None:
+                return result
+        return result
+
+    def _input_message(self, session: AgentSession, m: MessageCreate, run_id: str) -> Message:
+        return Message(
+            id=new_id("message"),
+            agent_id=session.agent.id,
+            role=m.role,
+            content=m.text(),
+            name=m.name,
+            otid=m.otid,
+            sender_id=m.sender_id,
+            run_id=run_id,
+            created_at=utcnow(),
+        )
+
+    def _act(
+        self, session: AgentSession, response: ModelResponse, step_id: str, run_id: str, memgpt: bool
+    ) -> tuple[list[Message], StopReasonType | None]:
+        """Execute the response's tool calls. Returns the new messages and the stop reason, or None
+        to take another step."""
+        now = utcnow()
+        reasoning = response.reasoning
+        if memgpt and response.content and response.tool_calls:
+            reasoning = "\n".join(filter(None, [reasoning, response.content]))
+        assistant = Message(
+            id=new_id("message"),
+            agent_id=session.agent.id,
+            role="assistant",
+            content=None if memgpt and response.tool_calls else response.content,
+            reasoning=reasoning,
+            tool_calls=[
+                StoredToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in response.tool_calls
+            ]
+            or None,
+            step_id=step_id,
+            run_id=run_id,
+            created_at=now,
+        )
+        if not response.tool_calls:
+            # A plain-text reply ends the turn. In MemGPT mode it is a model slip; the text is delivered
+            # as the reply rather than lost.
+            if not response.content:
+                return [assistant], "no_tool_call"
+            return [assistant], "end_turn"
+        produced = [assistant]
+        ctx = ToolContext(agent_id=session.agent.id, memory=session.memory)
+        tools = {t.name: t for t in session.tools}
+        keep_going = not memgpt
+        thoughts: list[str] = []
+        for call in response.tool_calls:
+            outcome = execute(call, tools, ctx)
+            if outcome.thinking:
+                thoughts.append(outcome.thinking)
+            if memgpt and (outcome.heartbeat or not outcome.ok):
+                keep_going = True
+            produced.append(
+                Message(
+                    id=new_id("message"),
+                    agent_id=session.agent.id,
+                    role="tool",
+                    content=_clip(
+                        outcome.content, tools[call.name].return_char_limit if call.name in tools else 6000
+                    ),
+                    tool_call_id=call.id,
+                    tool_status="success" if outcome.ok else "error",
+                    name=call.name,
+                    step_id=step_id,
+                    run_id=run_id,
+                    created_at=utcnow(),
+                )
+            )
+        if thoughts and not assistant.reasoning:
+            assistant.reasoning = "\n".join(thoughts)
+        return produced, None if keep_going else "end_turn"
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... [clipped: {len(text)} characters in all]"

@@ -1,0 +1,1 @@
+"""The context engine: compiling each LLM request from the agent's state."""

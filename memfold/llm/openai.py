@@ -1,0 +1,274 @@
+"""The OpenAI-compatible adapter, on the official `openai` SDK.
+
+One adapter serves every server that speaks `/v1/chat/completions`: OpenAI itself,
+Ollama, vLLM, llama.cpp, LM Studio, Groq, Together, OpenRouter ... only the base URL
+and the key differ. Retries (bounded exponential backoff on 429, 5xx, timeouts and
+connection errors) are the SDK's own, sized by `Settings.llm_max_retries`; every SDK
+exception is translated into `ProviderError` here and never escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+)
+
+from memfold.config import get_settings
+from memfold.errors import ContextWindowExceededError, ProviderError
+from memfold.llm.base import ChatMessage, Model, ModelHandle, ModelRequest, ModelResponse, ToolCall, Usage
+
+__all__ = [
+    "OPENAI_BASE_URL",
+    "OpenAIModel",
+    "is_context_overflow",
+    "list_openai_models",
+    "make_openai_client",
+    "to_openai_messages",
+    "translate_error",
+]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+# How OpenAI-compatible servers word "your prompt does not fit" (OpenAI, vLLM, llama.cpp,
+# LM Studio, Groq, Together, Mistral, ...). Matched against the lower-cased error message.
+_OVERFLOW_PATTERNS = re.compile(
+    r"maximum context length|context length|context_length_exceeded|context window"
+    r"|exceeds the available context|exceed_context_size|prompt is too long|input is too long"
+    r"|too many tokens|reduce the length of the messages"
+)
+_OVERFLOW_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
+
+
+def make_openai_client(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> AsyncOpenAI:
+    """An `AsyncOpenAI` client for any OpenAI-compatible server; no network until first use.
+
+    Local servers (Ollama, llama.cpp, ...) ignore the key, so a placeholder is sent when
+    none is given rather than letting the SDK read `OPENAI_API_KEY` behind our back.
+    """
+    settings = get_settings()
+    return AsyncOpenAI(
+        base_url=base_url or OPENAI_BASE_URL,
+        api_key=api_key or "no-key",
+        timeout=settings.llm_timeout if timeout is None else timeout,
+        max_retries=settings.llm_max_retries if max_retries is None else max_retries,
+    )
+
+
+class OpenAIModel(Model):
+    """A chat model behind an OpenAI-compatible `/chat/completions` endpoint.
+
+    Pass `client` to share one connection pool between the models of a provider (the
+    registry does); otherwise a client is built from `base_url`, `api_key` and Settings,
+    and closed by `aclose()`.
+    """
+
+    def __init__(
+        self,
+        handle: ModelHandle | str,
+        *,
+        client: AsyncOpenAI | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        self.handle = handle if isinstance(handle, ModelHandle) else ModelHandle.parse(handle)
+        self._owns_client = client is None
+        self.client = client or make_openai_client(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+        # OpenAI's newer models reject `max_tokens`; most compatible servers only know it.
+        self._max_tokens_param = (
+            "max_completion_tokens" if str(self.client.base_url).startswith(OPENAI_BASE_URL) else "max_tokens"
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        params: dict[str, Any] = {}
+        if request.tools:
+            params["tools"] = [
+                _tool_param(tool.name, tool.description, tool.parameters) for tool in request.tools
+            ]
+            params["tool_choice"] = request.tool_choice
+            params["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params[self._max_tokens_param] = request.max_tokens
+        try:
+            completion = await self.client.chat.completions.create(
+                model=self.handle.model,
+                messages=to_openai_messages(request.messages),
+                stream=False,
+                **params,
+            )
+        except openai.OpenAIError as e:
+            raise translate_error(e, provider=self.handle.provider) from e
+        return self._parse(completion)
+
+    def _parse(self, completion: ChatCompletion) -> ModelResponse:
+        if not completion.choices:
+            raise ProviderError(
+                f"{self.handle.provider} returned no choices",
+                provider=self.handle.provider,
+                body=completion.model_dump(mode="json"),
+            )
+        choice = completion.choices[0]
+        message = choice.message
+        usage = Usage()
+        if completion.usage is not None:
+            usage = Usage(
+                prompt_tokens=completion.usage.prompt_tokens or 0,
+                completion_tokens=completion.usage.completion_tokens or 0,
+            )
+        return ModelResponse(
+            content=message.content or None,
+            tool_calls=[_parse_tool_call(call) for call in message.tool_calls or []],
+            reasoning=_reasoning(message.model_extra),
+            usage=usage,
+            finish_reason=choice.finish_reason,
+            model=completion.model or self.handle.model,
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.close()
+
+
+async def list_openai_models(client: AsyncOpenAI, *, time_limit: float) -> list[tuple[str, int | None]]:
+    """`GET /models`, once, without retries: (model id, context window when the server states it)."""
+    page = await client.with_options(timeout=time_limit, max_retries=0).models.list()
+    return [(model.id, _stated_window(model.model_extra)) for model in page.data]
+
+
+def _stated_window(extra: dict[str, Any] | None) -> int | None:
+    # OpenRouter says `context_length`, LM Studio `max_context_length`, vLLM `max_model_len`.
+    for key in ("context_length", "max_context_length", "max_model_len", "context_window"):
+        value = (extra or {}).get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def to_openai_messages(messages: Iterable[ChatMessage]) -> list[ChatCompletionMessageParam]:
+    """Our messages in chat.completions shape. `reasoning` is never sent back as content."""
+    converted: list[ChatCompletionMessageParam] = []
+    for message in messages:
+        if message.role == "system":
+            converted.append({"role": "system", "content": message.content or ""})
+        elif message.role == "user":
+            if message.name:
+                converted.append({"role": "user", "content": message.content or "", "name": message.name})
+            else:
+                converted.append({"role": "user", "content": message.content or ""})
+        elif message.role == "assistant":
+            converted.append(_assistant_message(message))
+        else:
+            converted.append(
+                {"role": "tool", "content": message.content or "", "tool_call_id": message.tool_call_id or ""}
+            )
+    return converted
+
+
+def _assistant_message(message: ChatMessage) -> ChatCompletionAssistantMessageParam:
+    param: ChatCompletionAssistantMessageParam = {"role": "assistant", "content": message.content or None}
+    if message.tool_calls:
+        calls: list[ChatCompletionMessageFunctionToolCallParam] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+        param["tool_calls"] = calls
+    elif param["content"] is None:
+        param["content"] = ""
+    return param
+
+
+def _tool_param(name: str, description: str, parameters: dict[str, Any]) -> ChatCompletionFunctionToolParam:
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+
+
+def _parse_tool_call(call: object) -> ToolCall:
+    # Function calls carry `.function`; custom-tool calls carry `.custom` with free-form input.
+    call_id = getattr(call, "id", None) or f"call_{uuid.uuid4().hex[:24]}"
+    function = getattr(call, "function", None)
+    if function is not None:
+        arguments = function.arguments
+        if not isinstance(arguments, str):  # a few servers send an object instead of JSON text
+            arguments = json.dumps(arguments)
+        return ToolCall(id=call_id, name=function.name, arguments=arguments or "{}")
+    custom = getattr(call, "custom", None)
+    return ToolCall(id=call_id, name=getattr(custom, "name", ""), arguments=getattr(custom, "input", ""))
+
+
+def _reasoning(extra: dict[str, Any] | None) -> str | None:
+    """Native thinking: `reasoning_content` (DeepSeek, vLLM, llama.cpp), `reasoning` (Ollama, OpenRouter)."""
+    if not extra:
+        return None
+    for key in ("reasoning_content", "reasoning"):
+        value = extra.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def is_context_overflow(status: int | None, code: str | None, message: str) -> bool:
+    """Whether a provider's rejection means the prompt does not fit in the model's context window."""
+    if code in _OVERFLOW_CODES:
+        return True
+    return status is not None and 400 <= status < 500 and bool(_OVERFLOW_PATTERNS.search(message.lower()))
+
+
+def translate_error(error: openai.OpenAIError, *, provider: str) -> ProviderError:
+    """The `ProviderError` for an SDK exception (the caller raises it `from` the original)."""
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        message = _error_message(error)
+        if is_context_overflow(status, error.code, message):
+            return ContextWindowExceededError(
+                f"{provider} rejected the prompt as too long: {message}",
+                provider=provider,
+                status=status,
+                body=error.body,
+            )
+        return ProviderError(
+            f"{provider} returned HTTP {status}: {message}",
+            provider=provider,
+            status=status,
+            body=error.body,
+            retryable=status in (408, 409, 429) or status >= 500,
+        )
+    if isinstance(error, openai.APITimeoutError):
+        return ProviderError(f"{provider} timed out", provider=provider, retryable=True)
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error
+        return ProviderError(f"cannot reach {provider}: {cause}", provider=provider, retryable=True)
+    return ProviderError(f"{provider} request failed: {error}", provider=provider)
+
+
+def _error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    if isinstance(body, str) and body:
+        return body
+    return error.message

@@ -1,0 +1,1 @@
+"""Memory tiers: core blocks (in context), archival passages and recall messages (searched)."""

@@ -1,0 +1,58 @@
+"""The FastAPI application. `create_app()` wires settings, database, models and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from memfold import __version__
+from memfold.agent.lifecycle import register_builtin_tools
+from memfold.agent.loop import AgentLoop
+from memfold.config import Settings, get_settings
+from memfold.llm.providers import ModelRegistry, get_registry
+from memfold.server.deps import ServerContext
+from memfold.server.errors import install_error_handlers
+from memfold.server.routers import agents, blocks, health, messages, models, tools
+from memfold.store import migrate
+from memfold.store.engine import Database
+from memfold.store.orgs import DEFAULT_ORG_ID, ensure_defaults
+
+log = logging.getLogger("memfold.server")
+
+
+def open_database(settings: Settings) -> Database:
+    """Open the database, bring its schema up to date and make sure the defaults exist."""
+    db = Database(settings.resolved_database_url)
+    migrate.upgrade(db)
+    with db.write() as conn:
+        ensure_defaults(conn)
+        register_builtin_tools(conn, DEFAULT_ORG_ID)
+    return db
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    registry = registry or get_registry()
+    db = open_database(settings)
+    context = ServerContext(settings=settings, db=db, models=registry, loop=AgentLoop(db, registry, settings))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="memfold",
+        version=__version__,
+        description="Stateful agents with self-managed memory, over the Letta v1 REST API.",
+        lifespan=lifespan,
+        redirect_slashes=True,
+    )
+    app.state.memfold = context
+    install_error_handlers(app)
+    for module in (health, agents, blocks, messages, tools, models):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,83 @@
+"""/v1/agents/{id}/messages: send (the agent takes its turn), list, and reset."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from memfold.agent import lifecycle
+from memfold.agent.views import letta_messages
+from memfold.errors import BadRequestError
+from memfold.schemas.agents import AgentState
+from memfold.schemas.messages import (
+    LettaMessage,
+    LettaRequest,
+    LettaResponse,
+    ResetMessagesRequest,
+    StopReason,
+    UsageStatistics,
+)
+from memfold.server.deps import Context, OrgId
+from memfold.store import agents as agent_rows
+from memfold.store import messages as message_rows
+from memfold.store.paging import Order
+
+router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["messages"])
+
+
+@router.post("/messages", response_model=LettaResponse)
+async def send_message(agent_id: str, body: LettaRequest, ctx: Context, org: OrgId) -> LettaResponse:
+    inputs = body.new_messages()
+    if not inputs:
+        raise BadRequestError("send at least one message: `messages` (or `input`) is empty")
+    result = await ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps)
+    views = letta_messages(result.messages, use_assistant_message=body.use_assistant_message)
+    if body.include_return_message_types:
+        views = [v for v in views if v.message_type in body.include_return_message_types]
+    return LettaResponse(
+        messages=views,
+        stop_reason=StopReason(stop_reason=result.stop_reason),
+        usage=UsageStatistics(
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            total_tokens=result.prompt_tokens + result.completion_tokens,
+            step_count=result.steps,
+            run_ids=[result.run_id],
+        ),
+    )
+
+
+@router.get("/messages", response_model=list[LettaMessage])
+def list_messages(
+    agent_id: str,
+    ctx: Context,
+    org: OrgId,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = 100,
+    order: Order = "desc",
+    use_assistant_message: bool = True,
+    include_err: bool | None = None,
+) -> list[LettaMessage]:
+    with ctx.db.read() as conn:
+        agent_rows.get_agent(conn, org, agent_id)
+        rows = message_rows.list_messages(
+            conn, agent_id, before=before, after=after, limit=limit, order=order
+        )
+    views = letta_messages(rows, use_assistant_message=use_assistant_message)
+    if include_err is False:
+        views = [v for v in views if not v.is_err]
+    return views
+
+
+@router.patch("/reset-messages", response_model=AgentState)
+async def reset_messages(
+    agent_id: str, ctx: Context, org: OrgId, body: ResetMessagesRequest | None = None
+) -> AgentState:
+    """Empty the agent's context window. Messages stay in recall memory (they remain listable)."""
+    async with ctx.loop.locks(agent_id):
+        with ctx.db.write() as conn:
+            agent_rows.get_agent(conn, org, agent_id)
+            agent_rows.update_agent(conn, agent_id, {"message_ids": []})
+            return lifecycle.agent_state(conn, org, agent_id)

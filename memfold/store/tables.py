@@ -1,0 +1,204 @@
+"""The database schema as SQLAlchemy Core tables. Migrations create it; this module names it.
+
+Every row belongs to an organization. Messages are never deleted by the agent loop: the
+agent's `message_ids` (ordered) says which of them are in context; the rest is recall.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+_ts = {"nullable": False}
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), **_ts),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), **_ts),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("agent_type", String, nullable=False),
+    Column("description", Text),
+    Column("system", Text, nullable=False),
+    Column("model", String, nullable=False),
+    Column("context_window_limit", Integer, nullable=False),
+    Column("llm_config", JSON, nullable=False),
+    Column("embedding_config", JSON),
+    Column("message_ids", JSON, nullable=False),
+    Column("tool_rules", JSON, nullable=False),
+    Column("metadata", JSON),
+    Column("tool_exec_environment_variables", JSON),
+    Column("timezone", String),
+    Column("last_stop_reason", String),
+    Column("last_run_completion", DateTime(timezone=True)),
+    Column("last_run_duration_ms", Integer),
+    Column("memory_edited_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("updated_at", DateTime(timezone=True), **_ts),
+    Index("ix_agents_org_created", "organization_id", "created_at"),
+    Index("ix_agents_org_name", "organization_id", "name"),
+)
+
+agent_tags = Table(
+    "agent_tags",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String, primary_key=True),
+    Index("ix_agent_tags_tag", "tag"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("limit", Integer, nullable=False),
+    Column("description", Text),
+    Column("read_only", Boolean, nullable=False),
+    Column("hidden", Boolean),
+    Column("is_template", Boolean, nullable=False),
+    Column("template_name", String),
+    Column("tags", JSON),
+    Column("metadata", JSON),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("updated_at", DateTime(timezone=True), **_ts),
+    Index("ix_blocks_org_label", "organization_id", "label"),
+)
+
+agent_blocks = Table(
+    "agent_blocks",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("block_id", String, ForeignKey("blocks.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_agent_blocks_block", "block_id"),
+)
+
+tools = Table(
+    "tools",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("description", Text),
+    Column("tool_type", String, nullable=False),
+    Column("source_type", String),
+    Column("source_code", Text),
+    Column("json_schema", JSON, nullable=False),
+    Column("tags", JSON),
+    Column("return_char_limit", Integer, nullable=False),
+    Column("pip_requirements", JSON),
+    Column("default_requires_approval", Boolean),
+    Column("metadata", JSON),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("updated_at", DateTime(timezone=True), **_ts),
+    UniqueConstraint("organization_id", "name", name="uq_tools_org_name"),
+)
+
+agent_tools = Table(
+    "agent_tools",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("tool_id", String, ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_agent_tools_tool", "tool_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String, nullable=False, unique=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String, nullable=False),
+    Column("content", Text),
+    Column("reasoning", Text),
+    Column("tool_calls", JSON),
+    Column("tool_call_id", String),
+    Column("tool_status", String),
+    Column("name", String),
+    Column("sender_id", String),
+    Column("otid", String),
+    Column("step_id", String),
+    Column("run_id", String),
+    Column("is_err", Boolean),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Index("ix_messages_agent_seq", "agent_id", "seq"),
+    Index("ix_messages_run", "run_id"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", String),
+    Column("model", String, nullable=False),
+    Column("provider", String, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("total_tokens", Integer, nullable=False),
+    Column("context_window_limit", Integer),
+    Column("stop_reason", String),
+    Column("status", String, nullable=False),
+    Column("llm_ms", Integer),
+    Column("duration_ms", Integer),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Index("ix_steps_agent_created", "agent_id", "created_at"),
+    Index("ix_steps_run", "run_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String, nullable=False),
+    Column("stop_reason", String),
+    Column("background", Boolean, nullable=False),
+    Column("request", JSON),
+    Column("metadata", JSON),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("completed_at", DateTime(timezone=True)),
+    Index("ix_runs_agent_created", "agent_id", "created_at"),
+    Index("ix_runs_status", "status"),
+)

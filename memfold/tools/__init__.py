@@ -1,0 +1,1 @@
+"""Tools: built-ins, schema generation from Python source, execution."""

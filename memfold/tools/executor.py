@@ -1,0 +1,95 @@
+"""Runs one tool call of the model and turns every failure into a result the model can read.
+
+The agent's step never sees an exception from here: invalid JSON, an unknown tool, missing
+or mistyped arguments and a tool's own `ToolError` all become `ToolResult(ok=False, ...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ConfigDict, ValidationError, validate_call
+
+from memfold.errors import ToolError
+from memfold.llm.base import ToolCall
+from memfold.schemas.tools import Tool
+from memfold.tools.builtin import BUILTIN_TOOLS, ToolContext
+
+HEARTBEAT_PARAM = "request_heartbeat"
+THINKING_PARAM = "thinking"
+
+_VALIDATED = {
+    name: validate_call(tool.function, config=ConfigDict(arbitrary_types_allowed=True, strict=False))
+    for name, tool in BUILTIN_TOOLS.items()
+}
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    content: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    heartbeat: bool = False
+    thinking: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "success" if self.ok else "error"
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """The model's JSON arguments as a dict; `ToolError` if they are not a JSON object."""
+    try:
+        parsed = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as e:
+        raise ToolError(
+            f"the arguments are not valid JSON ({e.msg} at position {e.pos}); send a JSON object"
+        ) from e
+    if not isinstance(parsed, dict):
+        raise ToolError("the arguments must be a JSON object")
+    return parsed
+
+
+def execute(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
+    try:
+        arguments = parse_arguments(call.arguments)
+    except ToolError as e:
+        return ToolResult(ok=False, content=f"Error: {e.message}")
+    heartbeat = bool(arguments.pop(HEARTBEAT_PARAM, False))
+    thinking = arguments.pop(THINKING_PARAM, None)
+    thinking = thinking if isinstance(thinking, str) else None
+    result = _run(call.name, arguments, tools, ctx)
+    result.arguments, result.heartbeat, result.thinking = arguments, heartbeat, thinking
+    return result
+
+
+def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
+    tool = tools.get(name)
+    if tool is None:
+        available = ", ".join(sorted(tools)) or "none"
+        return ToolResult(
+            ok=False, content=f"Error: there is no tool named {name!r}; the tools are: {available}"
+        )
+    function = _VALIDATED.get(name)
+    if function is None:
+        return ToolResult(
+            ok=False,
+            content=f"Error: tool {name!r} is a custom tool; running custom tools needs the sandbox, "
+            "which this server does not provide yet",
+        )
+    try:
+        return ToolResult(ok=True, content=str(function(ctx, **arguments)))
+    except ValidationError as e:
+        return ToolResult(ok=False, content=f"Error: bad arguments for {name!r}: {_describe(e)}")
+    except ToolError as e:
+        return ToolResult(ok=False, content=f"Error: {e.message}")
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}")
+    return "; ".join(problems)
