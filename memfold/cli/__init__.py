@@ -6,7 +6,9 @@ import typer
 
 from memfold.cli import db, serve
 
-app = typer.Typer(name="memfold", help="memfold: stateful agents with self-managed memory.", no_args_is_help=True)
+app = typer.Typer(
+    name="memfold", help="memfold: stateful agents with self-managed memory.", no_args_is_help=True
+)
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 

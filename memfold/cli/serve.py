@@ -15,19 +15,31 @@ log = logging.getLogger("memfold")
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default MEMFOLD_HOST or 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default MEMFOLD_HOST or 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default MEMFOLD_PORT or 8283).")] = None,
 ) -> None:
     """Start the server."""
     settings = get_settings()
     if host is not None or port is not None:
-        settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+        settings = settings.model_copy(
+            update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        )
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     from memfold.server.app import create_app
 
     registry = get_registry()
     app = create_app(settings, registry)
-    providers = ", ".join(p.name for p in registry.providers) or "none (set OPENAI_API_KEY, OLLAMA_BASE_URL, ...)"
+    providers = (
+        ", ".join(p.name for p in registry.providers) or "none (set OPENAI_API_KEY, OLLAMA_BASE_URL, ...)"
+    )
     database = "SQLite at " + str(settings.home / "memfold.db") if not settings.database_url else "PostgreSQL"
-    log.info("memfold on http://%s:%d, data in %s, LLM providers: %s", settings.host, settings.port, database, providers)
+    log.info(
+        "memfold on http://%s:%d, data in %s, LLM providers: %s",
+        settings.host,
+        settings.port,
+        database,
+        providers,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())

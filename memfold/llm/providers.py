@@ -49,7 +49,7 @@ LISTING_TIMEOUT = 5.0
 LISTING_TTL = 300.0
 """Seconds a provider's model list is reused; a failed listing is retried after a tenth of it."""
 
-_DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5", "ollama": "llama3.1"}
+_DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-6", "ollama": "llama3.1"}
 _ENV_HINTS = {
     "openai": "set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)",
     "ollama": "set OLLAMA_BASE_URL, e.g. http://localhost:11434",

@@ -24,14 +24,12 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-_ts = {"nullable": False}
-
 organizations = Table(
     "organizations",
     metadata,
     Column("id", String, primary_key=True),
     Column("name", String, nullable=False),
-    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 users = Table(
@@ -40,7 +38,7 @@ users = Table(
     Column("id", String, primary_key=True),
     Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
     Column("name", String, nullable=False),
-    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 agents = Table(
@@ -65,8 +63,8 @@ agents = Table(
     Column("last_run_completion", DateTime(timezone=True)),
     Column("last_run_duration_ms", Integer),
     Column("memory_edited_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), **_ts),
-    Column("updated_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_agents_org_created", "organization_id", "created_at"),
     Index("ix_agents_org_name", "organization_id", "name"),
 )
@@ -95,8 +93,8 @@ blocks = Table(
     Column("tags", JSON),
     Column("metadata", JSON),
     Column("version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), **_ts),
-    Column("updated_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_blocks_org_label", "organization_id", "label"),
 )
 
@@ -125,8 +123,8 @@ tools = Table(
     Column("pip_requirements", JSON),
     Column("default_requires_approval", Boolean),
     Column("metadata", JSON),
-    Column("created_at", DateTime(timezone=True), **_ts),
-    Column("updated_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organization_id", "name", name="uq_tools_org_name"),
 )
 
@@ -157,7 +155,7 @@ messages = Table(
     Column("step_id", String),
     Column("run_id", String),
     Column("is_err", Boolean),
-    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_messages_agent_seq", "agent_id", "seq"),
     Index("ix_messages_run", "run_id"),
 )
@@ -180,7 +178,7 @@ steps = Table(
     Column("llm_ms", Integer),
     Column("duration_ms", Integer),
     Column("error", Text),
-    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_steps_agent_created", "agent_id", "created_at"),
     Index("ix_steps_run", "run_id"),
 )
@@ -197,7 +195,7 @@ runs = Table(
     Column("request", JSON),
     Column("metadata", JSON),
     Column("error", Text),
-    Column("created_at", DateTime(timezone=True), **_ts),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_runs_agent_created", "agent_id", "created_at"),
     Index("ix_runs_status", "status"),

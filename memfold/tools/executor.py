@@ -21,7 +21,7 @@ HEARTBEAT_PARAM = "request_heartbeat"
 THINKING_PARAM = "thinking"
 
 _VALIDATED = {
-    name: validate_call(tool.function, config=ConfigDict(arbitrary_types_allowed=True, strict=False))
+    name: validate_call(config=ConfigDict(arbitrary_types_allowed=True))(tool.function)
     for name, tool in BUILTIN_TOOLS.items()
 }
 

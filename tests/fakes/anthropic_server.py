@@ -32,7 +32,7 @@ class FakeAnthropicServer(LoopbackServer):
 
     def __init__(self, *, port: int = 0, models: dict[str, int | None] | None = None) -> None:
         super().__init__(port)
-        self.models: dict[str, int | None] = dict(models or {"claude-sonnet-4-5": 200_000})
+        self.models: dict[str, int | None] = dict(models or {"claude-sonnet-4-6": 200_000})
         self._queue: deque[Reply] = deque()
         self._queue_lock = threading.Lock()
 

@@ -60,15 +60,21 @@ def list_messages(
     use_assistant_message: bool = True,
     include_err: bool | None = None,
 ) -> list[LettaMessage]:
+    wanted = limit or 100
+    views: list[LettaMessage] = []
     with ctx.db.read() as conn:
         agent_rows.get_agent(conn, org, agent_id)
-        rows = message_rows.list_messages(
-            conn, agent_id, before=before, after=after, limit=limit, order=order
-        )
-    views = letta_messages(rows, use_assistant_message=use_assistant_message)
-    if include_err is False:
-        views = [v for v in views if not v.is_err]
-    return views
+        # `limit` counts returned messages; a stored row shows as zero or more of them, so page on.
+        while len(views) < wanted:
+            rows = message_rows.list_messages(conn, agent_id, before=before, after=after, limit=wanted, order=order)
+            batch = letta_messages(rows, use_assistant_message=use_assistant_message)
+            if include_err is False:
+                batch = [v for v in batch if not v.is_err]
+            views.extend(batch)
+            if len(rows) < wanted:
+                break
+            after = rows[-1].id  # cursors are positions in the requested order
+    return views[:wanted]
 
 
 @router.patch("/reset-messages", response_model=AgentState)
