@@ -26,7 +26,15 @@ from typing import IO, Self
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port", "memfold_command", "server_environment", "wait_for_health"]
+__all__ = [
+    "ServerProcess",
+    "free_port",
+    "memfold_command",
+    "process_group_alive",
+    "server_environment",
+    "stop_process_group",
+    "wait_for_health",
+]
 
 STARTUP_TIMEOUT = 30.0
 """Seconds the server may take to answer `GET /v1/health` after it is started."""
@@ -36,6 +44,8 @@ STOP_TIMEOUT = 10.0
 # Variables of the test process that must not leak into the server: they would configure
 # providers or settings the test did not ask for.
 _INHERITED_PREFIXES = ("MEMFOLD_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LETTA_")
+# A `make test` run exports these; a nested `make serve` must not inherit its jobserver.
+_MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 
 
 def free_port() -> int:
@@ -55,7 +65,11 @@ def memfold_command() -> list[str]:
 
 def server_environment(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without provider/memfold variables, plus MEMFOLD_HOME and `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_INHERITED_PREFIXES) and k not in _MAKE_VARIABLES
+    }
     env.update(
         MEMFOLD_HOME=str(home),
         MEMFOLD_HOST="127.0.0.1",
@@ -97,6 +111,17 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout: float = STOP_T
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout)
     return process.returncode
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process is left in the process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal: alive all the same
+        return True
+    return True
 
 
 class ServerProcess:

@@ -60,7 +60,7 @@ class LoopbackServer:
             return self
         self._httpd = _Server(("127.0.0.1", self._port), _Handler, owner=self)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self

@@ -3,6 +3,7 @@
 import json
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anthropic
 import pytest
@@ -83,7 +84,10 @@ async def test_tool_call_round_trip(fake_anthropic: FakeAnthropicServer, model: 
     ]
     assert "private thoughts" not in json.dumps(sent)
     headers = fake_anthropic.requests[-1].headers
-    assert "sk-ant-test" in (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
+    assert "sk-ant-test" in (
+        headers.get("x-api-key"),
+        headers.get("authorization", "").removeprefix("Bearer "),
+    )
 
     (call,) = response.tool_calls
     assert call.id.startswith("toolu_")
@@ -159,7 +163,8 @@ def test_without_tools_tool_history_becomes_text() -> None:
     system, messages = to_anthropic(conversation(), tools_offered=False)
 
     assert system.startswith("You are Sam.")
-    blocks = [block for message in messages for block in message["content"]]  # type: ignore[union-attr]
+    turns: list[dict[str, Any]] = json.loads(json.dumps(messages))
+    blocks = [block for turn in turns for block in turn["content"]]
     assert {block["type"] for block in blocks} == {"text"}
     texts = " ".join(block["text"] for block in blocks)
     assert "[called tool send_message with" in texts

@@ -66,7 +66,9 @@ def list_messages(
         agent_rows.get_agent(conn, org, agent_id)
         # `limit` counts returned messages; a stored row shows as zero or more of them, so page on.
         while len(views) < wanted:
-            rows = message_rows.list_messages(conn, agent_id, before=before, after=after, limit=wanted, order=order)
+            rows = message_rows.list_messages(
+                conn, agent_id, before=before, after=after, limit=wanted, order=order
+            )
             batch = letta_messages(rows, use_assistant_message=use_assistant_message)
             if include_err is False:
                 batch = [v for v in batch if not v.is_err]
