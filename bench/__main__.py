@@ -1,0 +1,31 @@
+"""`python -m bench [name ...]`: run every benchmark (or the named ones) with its defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from bench import step_overhead
+
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {"step_overhead": step_overhead.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run memfold's benchmarks.")
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"one of {', '.join(BENCHMARKS)} (default: all)"
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    status = 0
+    for name in args.names or list(BENCHMARKS):
+        print(f"# {name}\n", flush=True)
+        status |= BENCHMARKS[name]([])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
