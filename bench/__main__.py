@@ -6,9 +6,15 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import step_overhead
+from bench import archival_search, recall_quality, step_history, step_overhead, token_estimate
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {"step_overhead": step_overhead.main}
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
+    "step_overhead": step_overhead.main,
+    "step_history": step_history.main,
+    "token_estimate": token_estimate.main,
+    "archival_search": archival_search.main,
+    "recall_quality": recall_quality.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

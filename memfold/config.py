@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     max_steps: int = 50
     """Upper bound on LLM calls in one turn (heartbeat chains)."""
 
+    compaction_threshold: float = Field(default=0.9, gt=0, le=1)
+    """Fraction of an agent's context window a request may fill before the oldest messages are
+    evicted and folded into the running summary."""
+
+    compaction_target: float = Field(default=0.6, gt=0, le=1)
+    """Fraction of the context window a request fills at most right after a compaction (lower
+    means rarer, larger compactions)."""
+
     llm_timeout: float = 120.0
     """Seconds one LLM request may take before it counts as failed."""
 

@@ -4,6 +4,7 @@ MemfoldError
 ├── UserError                 the caller's mistake -> 4xx
 │   ├── BadRequestError       400  malformed or contradictory input
 │   ├── InvalidValueError     422  a value breaks a rule (e.g. longer than a block's limit)
+│   │   └── ContextWindowTooSmallError  the fixed part of a request (system, memory, tools) cannot fit
 │   ├── NotFoundError         404  unknown id or name
 │   └── ConflictError         409  state forbids it now (duplicate, pending approval, ...)
 ├── ConfigurationError        a setting or credential is missing; names the variable and the fix
@@ -43,6 +44,12 @@ class BadRequestError(UserError):
 class InvalidValueError(UserError):
     status_code = 422
     code = "invalid_value"
+
+
+class ContextWindowTooSmallError(InvalidValueError):
+    """The system prompt, memory blocks and tool schemas alone leave no room in the agent's window."""
+
+    code = "context_window_too_small"
 
 
 class NotFoundError(UserError):

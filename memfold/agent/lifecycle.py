@@ -13,6 +13,7 @@ from memfold.config import Settings
 from memfold.errors import InvalidValueError, NotFoundError
 from memfold.ids import new_id
 from memfold.llm.base import ModelHandle
+from memfold.memory.embedding import embedding_config_for
 from memfold.schemas.agents import (
     SUPPORTED_AGENT_TYPES,
     AgentState,
@@ -102,7 +103,7 @@ def create_agent(
     agent_id = new_id("agent")
     env = {**(req.tool_exec_environment_variables or {}), **(req.secrets or {})}
     embedding = req.embedding_config.model_dump(exclude_none=True) if req.embedding_config else None
-    if embedding is None and req.embedding:
+    if embedding is None:  # the handle given, else the local embedding (needs no provider)
         embedding = _embedding_from_handle(req.embedding)
     agent_rows.insert_agent(
         conn,
@@ -148,14 +149,8 @@ def _attach_tools(
         tool_rows.attach_tool(conn, agent_id, tool_rows.get_tool(conn, org_id, tool_id).id)
 
 
-def _embedding_from_handle(handle: str) -> dict[str, Any]:
-    parsed = ModelHandle.parse(handle)
-    return EmbeddingConfig(
-        embedding_model=parsed.model,
-        embedding_endpoint_type=parsed.provider,
-        embedding_dim=1536,
-        handle=handle,
-    ).model_dump(exclude_none=True)
+def _embedding_from_handle(handle: str | None) -> dict[str, Any]:
+    return embedding_config_for(handle)
 
 
 def _default_name(agent_id: str) -> str:

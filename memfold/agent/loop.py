@@ -14,15 +14,20 @@ from dataclasses import dataclass, field
 
 from memfold.agent.prompts import is_memgpt_mode
 from memfold.agent.session import AgentSession, load_session
+from memfold.agent.window import OVERFLOW_RETRIES, ContextWindow, PreparedRequest
 from memfold.config import Settings
-from memfold.context.compiler import compile_request, tool_specs
-from memfold.errors import ProviderError
+from memfold.context.compiler import tool_specs
+from memfold.errors import ContextWindowExceededError, ContextWindowTooSmallError, ProviderError
 from memfold.ids import new_id
-from memfold.llm.base import ModelResponse
+from memfold.llm.base import Model, ModelResponse
 from memfold.llm.providers import ModelRegistry
+from memfold.memory.archival import ArchivalMemory
+from memfold.memory.external import ExternalMemory
+from memfold.memory.recall import RecallMemory
 from memfold.schemas.base import utcnow
 from memfold.schemas.messages import Message, MessageCreate, StopReasonType, StoredToolCall
 from memfold.store.engine import Database
+from memfold.store.message_cache import MessageCache
 from memfold.tools.builtin import ToolContext
 from memfold.tools.executor import execute
 
@@ -51,17 +56,22 @@ class AgentLocks:
 
 
 class AgentLoop:
-    def __init__(self, db: Database, models: ModelRegistry, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, models: ModelRegistry, settings: Settings, external: ExternalMemory | None = None
+    ) -> None:
         self.db = db
         self.models = models
         self.settings = settings
         self.locks = AgentLocks()
+        self.messages = MessageCache()
+        self.external = external or ExternalMemory(db, models)
+        self.window = ContextWindow(db, settings)
 
     async def send(
         self, org_id: str, agent_id: str, inputs: list[MessageCreate], *, max_steps: int | None = None
     ) -> TurnResult:
         async with self.locks(agent_id):
-            session = await asyncio.to_thread(load_session, self.db, org_id, agent_id)
+            session = await asyncio.to_thread(load_session, self.db, org_id, agent_id, self.messages)
             return await self._turn(session, inputs, max_steps or self.settings.max_steps)
 
     async def _turn(self, session: AgentSession, inputs: list[MessageCreate], max_steps: int) -> TurnResult:
@@ -69,29 +79,28 @@ class AgentLoop:
         memgpt = is_memgpt_mode(session.agent.agent_type)
         model = self.models.get(session.agent.model)
         pending = [self._input_message(session, m, result.run_id) for m in inputs]
+        protected = {m.id for m in pending}  # the turn's input is never evicted
         started = time.perf_counter()
         for index in range(max_steps):
             step_id = new_id("step")
             for m in pending:
                 m.step_id = step_id
-            request = compile_request(
-                system=session.agent.system,
-                memory=session.memory,
-                messages=[*session.in_context, *pending],
-                tools=tool_specs(session.tools, memgpt_mode=memgpt),
-                memgpt_mode=memgpt,
-            )
             llm_started = time.perf_counter()
             try:
-                response = await model.complete(request)
-            except ProviderError as e:
+                prepared, response = await self._call(session, pending, model, memgpt, protected)
+            except (ProviderError, ContextWindowTooSmallError) as e:
                 if result.steps == 0:
                     raise
-                result.stop_reason = "llm_api_error"
+                overflow = isinstance(e, ContextWindowTooSmallError)
+                result.stop_reason = (
+                    "context_window_overflow_in_system_prompt" if overflow else "llm_api_error"
+                )
                 await asyncio.to_thread(session.finish_run, result, str(e), started)
                 return result
             llm_ms = int((time.perf_counter() - llm_started) * 1000)
-            produced, stop = self._act(session, response, step_id, result.run_id, memgpt)
+            self.window.observe(session.agent, prepared, response.usage)
+            result.messages.extend(prepared.compactions)
+            produced, stop = await self._act(session, response, step_id, result.run_id, memgpt)
             stop = stop if stop is not None or index < max_steps - 1 else "max_steps"
             result.stop_reason = stop or result.stop_reason
             result.messages.extend([*pending, *produced])
@@ -114,6 +123,33 @@ class AgentLoop:
                 return result
         return result
 
+    async def _call(
+        self, session: AgentSession, pending: list[Message], model: Model, memgpt: bool, protected: set[str]
+    ) -> tuple[PreparedRequest, ModelResponse]:
+        """Fit the request to the window (compacting if needed) and send it. One the provider still
+        rejects as too long is compacted harder and sent again, at most `OVERFLOW_RETRIES` times."""
+        tools = tool_specs(session.tools, memgpt_mode=memgpt)
+        compactions: list[Message] = []
+        for pressure in range(OVERFLOW_RETRIES + 1):
+            prepared = await self.window.prepare(
+                session,
+                pending,
+                model=model,
+                tools=tools,
+                memgpt_mode=memgpt,
+                protected=protected,
+                pressure=pressure,
+            )
+            compactions.extend(prepared.compactions)
+            prepared.compactions = compactions
+            try:
+                return prepared, await model.complete(prepared.request)
+            except ContextWindowExceededError:
+                if pressure == OVERFLOW_RETRIES:
+                    raise
+                self.window.overflowed(session.agent)
+        raise AssertionError("unreachable")
+
     def _input_message(self, session: AgentSession, m: MessageCreate, run_id: str) -> Message:
         return Message(
             id=new_id("message"),
@@ -127,7 +163,7 @@ class AgentLoop:
             created_at=utcnow(),
         )
 
-    def _act(
+    async def _act(
         self, session: AgentSession, response: ModelResponse, step_id: str, run_id: str, memgpt: bool
     ) -> tuple[list[Message], StopReasonType | None]:
         """Execute the response's tool calls. Returns the new messages and the stop reason, or None
@@ -157,12 +193,20 @@ class AgentLoop:
                 return [assistant], "no_tool_call"
             return [assistant], "end_turn"
         produced = [assistant]
-        ctx = ToolContext(agent_id=session.agent.id, memory=session.memory)
+        ctx = ToolContext(
+            agent_id=session.agent.id,
+            memory=session.memory,
+            # Archival inserts are staged into the step's commit: they land with the step or not at all.
+            archival=ArchivalMemory(
+                self.external.archival, session.org_id, session.agent, stage=session.step_writes.append
+            ),
+            recall=RecallMemory(self.external.recall, session.agent),
+        )
         tools = {t.name: t for t in session.tools}
         keep_going = not memgpt
         thoughts: list[str] = []
         for call in response.tool_calls:
-            outcome = execute(call, tools, ctx)
+            outcome = await execute(call, tools, ctx)
             if outcome.thinking:
                 thoughts.append(outcome.thinking)
             if memgpt and (outcome.heartbeat or not outcome.ok):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 
 from memfold.llm.base import ModelHandle, ModelResponse
 from memfold.memory.core import CoreMemory
@@ -21,6 +22,7 @@ from memfold.store import tables as t
 from memfold.store import tools as tool_rows
 from memfold.store.agents import AgentRecord
 from memfold.store.engine import Database
+from memfold.store.message_cache import MessageCache
 
 if TYPE_CHECKING:
     from memfold.agent.loop import TurnResult
@@ -34,6 +36,8 @@ class AgentSession:
     memory: CoreMemory
     tools: list[Tool]
     in_context: list[Message]
+    step_writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    """Writes staged by tools during a step (e.g. archival inserts), done in the step's transaction."""
 
     def commit_step(
         self,
@@ -52,8 +56,11 @@ class AgentSession:
         handle = ModelHandle.parse(self.agent.model)
         message_ids = [*self.agent.message_ids, *(m.id for m in messages)]
         now = utcnow()
+        staged, self.step_writes[:] = list(self.step_writes), []
         with self.db.write() as conn:
             message_rows.insert_messages(conn, self.org_id, messages)
+            for write in staged:
+                write(conn)
             edited = sorted(self.memory.edited)
             for label in edited:
                 block = self.memory.get(label)
@@ -128,10 +135,13 @@ class AgentSession:
             )
 
 
-def load_session(db: Database, org_id: str, agent_id: str) -> AgentSession:
+def load_session(db: Database, org_id: str, agent_id: str, cache: MessageCache | None = None) -> AgentSession:
     with db.read() as conn:
         agent = agent_rows.get_agent(conn, org_id, agent_id)
         blocks = block_rows.blocks_of_agents(conn, [agent_id])[agent_id]
         tools = tool_rows.tools_of_agents(conn, [agent_id])[agent_id]
-        in_context = message_rows.get_messages(conn, agent.message_ids)
+        if cache is None:
+            in_context = message_rows.get_messages(conn, agent.message_ids)
+        else:
+            in_context = cache.get_many(conn, agent.message_ids)
     return AgentSession(db, org_id, agent, CoreMemory(blocks), tools, in_context)

@@ -10,6 +10,7 @@ from memfold.schemas.messages import (
     LettaMessage,
     Message,
     ReasoningMessage,
+    SummaryMessage,
     SystemMessage,
     ToolCallMessage,
     ToolCallView,
@@ -71,6 +72,8 @@ def letta_messages(messages: list[Message], *, use_assistant_message: bool = Tru
             views.append(UserMessage(content=m.content or "", name=m.name, **_common(m)))
         elif m.role == "system":
             views.append(SystemMessage(content=m.content or "", **_common(m)))
+        elif m.role == "summary":
+            views.append(SummaryMessage(summary=m.content or "", **_common(m)))
         elif m.role == "assistant":
             views.extend(_assistant_views(m, use_assistant_message))
         elif not (use_assistant_message and m.name == SEND_MESSAGE):

@@ -1,14 +1,17 @@
 """Compiles one LLM request from an agent's state.
 
 system prompt + core memory blocks (re-rendered on every call, so an edit shows in the very
-next request) + in-context messages, with the agent's tools. In MemGPT mode each tool gets a
-`thinking` argument (the model's private reasoning) and every tool but `send_message` a
-`request_heartbeat` argument.
+next request) + memory metadata + the running summary + in-context messages, with the
+agent's tools (which messages are in, evicted or clipped: `memfold.agent.window`). In MemGPT
+mode each tool gets a `thinking` argument (the model's private reasoning) and every tool but
+`send_message` a `request_heartbeat` argument.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from memfold.llm.base import ChatMessage, ModelRequest, ToolCall, ToolSpec
@@ -19,11 +22,11 @@ from memfold.tools.executor import HEARTBEAT_PARAM, THINKING_PARAM
 
 _THINKING = {
     "type": "string",
-    "description": "Your private reasoning for this call (never shown to the user).",
+    "description": "Private reasoning; the user never sees it.",
 }
 _HEARTBEAT = {
     "type": "boolean",
-    "description": "true to get another step after this tool returns; false ends your turn.",
+    "description": "true: another step after this tool; false: end your turn.",
 }
 
 
@@ -51,11 +54,51 @@ def tool_specs(tools: list[Tool], *, memgpt_mode: bool) -> list[ToolSpec]:
     return specs
 
 
-def system_text(system: str, memory: CoreMemory) -> str:
-    return f"{system}\n\n{memory.render()}"
+@dataclass(frozen=True, slots=True)
+class MemoryMetadata:
+    """What the agent is told about its memory beyond the blocks, after them in the system prompt.
+
+    Each value changes only when memory changes (a block edit, an archival insert, a
+    compaction), never merely because a turn passed, so the prompt prefix stays cacheable.
+    """
+
+    memory_edited_at: datetime | None = None
+    recall_outside: int | None = None
+    """Messages kept in recall memory that are outside the context window."""
+    archival_passages: int | None = None
+    """Passages in archival memory; None while the agent has no archive."""
+
+    def render(self) -> str:
+        lines = []
+        if self.memory_edited_at is not None:
+            lines.append(f"- memory blocks last edited {self.memory_edited_at:%Y-%m-%d %H:%M} UTC")
+        if self.recall_outside:
+            lines.append(
+                f"- recall memory holds {_count(self.recall_outside, 'earlier message')} outside this window"
+            )
+        if self.archival_passages is not None:
+            lines.append(f"- archival memory holds {_count(self.archival_passages, 'passage')}")
+        return "<memory_metadata>\n" + "\n".join(lines) + "\n</memory_metadata>" if lines else ""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+SUMMARY_HEADER = (
+    "[Summary of the earlier conversation, which no longer fits in your context window; "
+    "every message is kept in recall memory.]"
+)
+
+
+def system_text(system: str, memory: CoreMemory, metadata: MemoryMetadata | None = None) -> str:
+    extra = metadata.render() if metadata is not None else ""
+    return f"{system}\n\n{memory.render()}" + (f"\n{extra}" if extra else "")
 
 
 def to_chat(message: Message) -> ChatMessage:
+    if message.role == "summary":  # sent as a user message: every provider accepts it anywhere
+        return ChatMessage(role="user", content=f"{SUMMARY_HEADER}\n{message.content or ''}")
     calls = [ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in message.tool_calls or []]
     content = message.content
     if message.role == "user" and message.sender_id:
@@ -76,8 +119,9 @@ def compile_request(
     messages: list[Message],
     tools: list[ToolSpec],
     memgpt_mode: bool,
+    metadata: MemoryMetadata | None = None,
 ) -> ModelRequest:
-    chat = [ChatMessage(role="system", content=system_text(system, memory))]
+    chat = [ChatMessage(role="system", content=system_text(system, memory, metadata))]
     chat.extend(to_chat(m) for m in messages)
     return ModelRequest(
         messages=chat,

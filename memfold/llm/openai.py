@@ -124,14 +124,19 @@ class OpenAIModel(Model):
         return self._parse(completion)
 
     def _parse(self, completion: ChatCompletion) -> ModelResponse:
-        if not completion.choices:
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice is not None else None
+        if choice is None or message is None:
+            # Some gateways (OpenRouter, LiteLLM) report upstream failures in a 200 body.
+            body = completion.model_dump(mode="json")
+            error = body.get("error")
+            detail = error.get("message") if isinstance(error, dict) else None
             raise ProviderError(
-                f"{self.handle.provider} returned no choices",
+                f"{self.handle.provider} returned no message" + (f": {detail}" if detail else ""),
                 provider=self.handle.provider,
-                body=completion.model_dump(mode="json"),
+                body=body,
+                retryable=error is not None,
             )
-        choice = completion.choices[0]
-        message = choice.message
         usage = Usage()
         if completion.usage is not None:
             usage = Usage(

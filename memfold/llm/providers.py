@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
     from openai import AsyncOpenAI
 
+    from memfold.llm.embeddings import Embedder
+
 __all__ = [
     "ModelInfo",
     "ModelRegistry",
@@ -147,8 +149,10 @@ class ModelRegistry:
         self._openai_clients: dict[str, AsyncOpenAI] = {}
         self._anthropic_clients: dict[str, AsyncAnthropic] = {}
         self._models: dict[ModelHandle, Model] = {}
+        self._embedders: dict[ModelHandle, Embedder] = {}
         self._registered: dict[ModelHandle, Model] = {}
         self._listings: dict[str, tuple[float, list[ModelInfo]]] = {}
+        self._replaced_clients: list[AsyncOpenAI | AsyncAnthropic] = []
         for config in _providers_from_env(os.environ if environ is None else environ):
             self._providers[config.name] = config
 
@@ -194,7 +198,8 @@ class ModelRegistry:
             provider_type=provider_type,
             category=category,
         )
-        self._forget(name)
+        if (replaced := self._forget(name)) is not None:
+            self._replaced_clients.append(replaced)  # may be mid-request: closed by aclose()
         self._providers[name] = config
         return config
 
@@ -210,6 +215,8 @@ class ModelRegistry:
         self._listings.pop(provider, None)
         for handle in [h for h in self._models if h.provider == provider]:
             del self._models[handle]
+        for handle in [h for h in self._embedders if h.provider == provider]:
+            del self._embedders[handle]
         return self._openai_clients.pop(provider, None) or self._anthropic_clients.pop(provider, None)
 
     # -- resolution ---------------------------------------------------------------------
@@ -233,6 +240,30 @@ class ModelRegistry:
             model = OpenAIModel(parsed, client=self._openai_client(config))
         self._models[parsed] = model
         return model
+
+    def embedder(self, handle: str | ModelHandle) -> Embedder:
+        """The embedder for `provider/model`: `local/hash-<dim>` needs no provider; any other handle
+        names an OpenAI-compatible provider's embedding model (Anthropic has none)."""
+        from memfold.llm.embeddings import LOCAL_PROVIDER, OpenAIEmbedder, local_embedder
+
+        parsed = _parse(handle)
+        embedder = self._embedders.get(parsed)
+        if embedder is not None:
+            return embedder
+        if parsed.provider == LOCAL_PROVIDER:
+            embedder = local_embedder(parsed)
+        else:
+            config = self._providers.get(parsed.provider)
+            if config is None:
+                raise ConfigurationError(_not_configured(parsed.provider))
+            if config.adapter != "openai":
+                raise ConfigurationError(
+                    f"provider {parsed.provider!r} serves no embeddings: use an OpenAI-compatible provider "
+                    "(openai, ollama, ...) or the local embedding 'local/hash-384'"
+                )
+            embedder = OpenAIEmbedder(parsed, client=self._openai_client(config))
+        self._embedders[parsed] = embedder
+        return embedder
 
     def _openai_client(self, config: ProviderConfig) -> AsyncOpenAI:
         client = self._openai_clients.get(config.name)
@@ -335,10 +366,13 @@ class ModelRegistry:
         clients: list[AsyncOpenAI | AsyncAnthropic] = [
             *self._openai_clients.values(),
             *self._anthropic_clients.values(),
+            *self._replaced_clients,
         ]
+        self._replaced_clients.clear()
         self._openai_clients.clear()
         self._anthropic_clients.clear()
         self._models.clear()
+        self._embedders.clear()
         for client in clients:
             await client.close()
 

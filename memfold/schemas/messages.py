@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from memfold.schemas.base import RequestModel, ResponseModel
 
-MessageRole = Literal["system", "user", "assistant", "tool"]
+MessageRole = Literal["system", "user", "assistant", "tool", "summary"]
+"""`summary`: the running summary of evicted messages (Letta's role of the same name)."""
 StopReasonType = Literal[
     "end_turn",
     "error",
@@ -116,8 +117,21 @@ class ToolReturnMessage(_LettaMessageBase):
     stderr: list[str] | None = None
 
 
+class SummaryMessage(_LettaMessageBase):
+    """The running summary of the messages evicted from the context window."""
+
+    message_type: Literal["summary_message"] = "summary_message"
+    summary: str
+
+
 LettaMessage = Annotated[
-    SystemMessage | UserMessage | AssistantMessage | ReasoningMessage | ToolCallMessage | ToolReturnMessage,
+    SystemMessage
+    | UserMessage
+    | AssistantMessage
+    | ReasoningMessage
+    | ToolCallMessage
+    | ToolReturnMessage
+    | SummaryMessage,
     Field(discriminator="message_type"),
 ]
 LETTA_MESSAGES: TypeAdapter[list[LettaMessage]] = TypeAdapter(list[LettaMessage])
@@ -170,6 +184,7 @@ class LettaRequest(RequestModel):
     max_steps: int | None = Field(default=None, gt=0)
     use_assistant_message: bool = True
     include_return_message_types: list[str] | None = None
+    include_compaction_messages: bool = False
 
     def new_messages(self) -> list[MessageCreate]:
         if self.messages:

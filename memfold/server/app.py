@@ -13,9 +13,20 @@ from memfold.agent.lifecycle import register_builtin_tools
 from memfold.agent.loop import AgentLoop
 from memfold.config import Settings, get_settings
 from memfold.llm.providers import ModelRegistry, get_registry
+from memfold.memory.external import ExternalMemory
 from memfold.server.deps import ServerContext
 from memfold.server.errors import install_error_handlers
-from memfold.server.routers import agents, blocks, health, messages, models, tools
+from memfold.server.routers import (
+    agents,
+    archival,
+    archives,
+    blocks,
+    context_window,
+    health,
+    messages,
+    models,
+    tools,
+)
 from memfold.store import migrate
 from memfold.store.engine import Database
 from memfold.store.orgs import DEFAULT_ORG_ID, ensure_defaults
@@ -37,11 +48,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     settings = settings or get_settings()
     registry = registry or get_registry()
     db = open_database(settings)
-    context = ServerContext(settings=settings, db=db, models=registry, loop=AgentLoop(db, registry, settings))
+    external = ExternalMemory(db, registry, directory=settings.home / "vectors")
+    loop = AgentLoop(db, registry, settings, external)
+    context = ServerContext(settings=settings, db=db, models=registry, loop=loop)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        external.close()
         db.dispose()
 
     app = FastAPI(
@@ -53,6 +67,6 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.state.memfold = context
     install_error_handlers(app)
-    for module in (health, agents, blocks, messages, tools, models):
+    for module in (health, agents, blocks, messages, context_window, tools, models, archival, archives):
         app.include_router(module.router)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select
 
 from memfold.schemas.messages import Message
 from memfold.store import tables as t
@@ -33,6 +33,15 @@ def get_messages(conn: Connection, ids: list[str]) -> list[Message]:
     rows = conn.execute(select(*_COLUMNS).where(t.messages.c.id.in_(ids))).mappings()
     by_id = {row["id"]: _message(row) for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def count_messages(conn: Connection, agent_id: str, *, older_than: str | None = None) -> int:
+    """How many messages the agent has (only those stored before message `older_than`, when not None)."""
+    query = select(func.count()).select_from(t.messages).where(t.messages.c.agent_id == agent_id)
+    if older_than is not None:
+        seq = select(t.messages.c.seq).where(t.messages.c.id == older_than).scalar_subquery()
+        query = query.where(t.messages.c.seq < seq)
+    return int(conn.execute(query).scalar_one())
 
 
 def list_messages(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -199,4 +200,95 @@ runs = Table(
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_runs_agent_created", "agent_id", "created_at"),
     Index("ix_runs_status", "status"),
+)
+
+# --- archival memory: archives of passages, attached to agents ------------------------------
+# Full-text indexes (SQLite FTS5 tables `passages_fts`, `message_search_fts` and their triggers)
+# are created by the migrations and kept out of this declaration: see memfold.store.fulltext.
+
+archives = Table(
+    "archives",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("description", Text),
+    Column("embedding_config", JSON, nullable=False),
+    Column("vector_db_provider", String, nullable=False),
+    Column("metadata", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_archives_org_created", "organization_id", "created_at"),
+)
+
+agent_archives = Table(
+    "agent_archives",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("archive_id", String, ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agent_archives_archive", "archive_id"),
+)
+
+# `seq` is never reused (AUTOINCREMENT): it keys the in-process vector index.
+passages = Table(
+    "passages",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String, nullable=False, unique=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("archive_id", String, ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tags", JSON),
+    Column("metadata", JSON),
+    Column("embedding", LargeBinary),
+    Column("embedding_handle", String),
+    Column("embedding_dim", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_passages_archive_seq", "archive_id", "seq"),
+    Index("ix_passages_archive_created", "archive_id", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+passage_tags = Table(
+    "passage_tags",
+    metadata,
+    Column(
+        "passage_seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("passages.seq", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("tag", String, primary_key=True),
+    Column("archive_id", String, nullable=False),
+    Index(
+        "ix_passage_tags_archive_tag", "archive_id", "tag", "passage_seq"
+    ),  # covering: filters read only it
+)
+
+# --- recall memory: the searchable form of every message (text, embedding) ------------------
+# Filled lazily from `messages` when an agent's history is searched (memfold.memory.recall).
+
+message_search = Table(
+    "message_search",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.seq", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("embedding", LargeBinary),
+    Column("embedding_handle", String),
+    Column("embedding_dim", Integer),
+    Index("ix_message_search_agent_seq", "agent_id", "seq"),
+    Index("ix_message_search_agent_created", "agent_id", "created_at"),
+    Index("ix_message_search_agent_handle", "agent_id", "embedding_handle"),
 )

@@ -7,23 +7,44 @@ never shown to the model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from memfold.errors import ToolError
+from memfold.memory.archival import ArchivalMemory
 from memfold.memory.core import CoreMemory
+from memfold.memory.recall import RecallMemory
+from memfold.memory.search import parse_bound, timestamp, zone
 from memfold.schemas.tools import ToolType
+
+DEFAULT_SEARCH_RESULTS = 5
+MAX_SEARCH_RESULTS = 100
 
 
 class ToolContext:
-    """What a built-in tool may touch during one step (checked by identity, never copied)."""
+    """What a built-in tool may touch during one step (checked by identity, never copied).
 
-    __slots__ = ("agent_id", "extras", "memory")
+    `archival` and `recall` are the agent's external memory; None where a step has none
+    (the tools that need them then answer with an error the model can read)."""
 
-    def __init__(self, agent_id: str, memory: CoreMemory, extras: dict[str, Any] | None = None) -> None:
+    __slots__ = ("agent_id", "archival", "extras", "memory", "recall")
+
+    def __init__(
+        self,
+        agent_id: str,
+        memory: CoreMemory,
+        extras: dict[str, Any] | None = None,
+        *,
+        archival: ArchivalMemory | None = None,
+        recall: RecallMemory | None = None,
+    ) -> None:
         self.agent_id = agent_id
         self.memory = memory
         self.extras = extras or {}
+        self.archival = archival
+        self.recall = recall
 
 
 def send_message(agent_state: ToolContext, message: str) -> str:
@@ -93,9 +114,125 @@ def memory_rethink(agent_state: ToolContext, label: str, new_memory: str) -> str
     return f"Rewrote memory block '{label}'."
 
 
+async def archival_memory_insert(
+    agent_state: ToolContext, content: str, tags: list[str] | None = None
+) -> str:
+    """Store a passage in archival memory, your unlimited long-term store outside the context window.
+
+    Write it so it can be understood on its own later (who, what, when). Find it again with
+    archival_memory_search.
+
+    Args:
+        content: The text to store.
+        tags: Optional labels to filter searches by later, e.g. ["preferences", "work"].
+    """
+    if agent_state.archival is None:
+        raise ToolError("archival memory is not available here")
+    if not content.strip():
+        raise ToolError("content is empty: give the text to store")
+    pieces = await agent_state.archival.insert(content, tags)
+    return "Stored in archival memory." if pieces == 1 else f"Stored in archival memory as {pieces} passages."
+
+
+async def archival_memory_search(
+    agent_state: ToolContext,
+    query: str,
+    tags: list[str] | None = None,
+    tag_match_mode: Literal["any", "all"] = "any",
+    top_k: int | None = None,
+    start_datetime: str | None = None,
+    end_datetime: str | None = None,
+) -> str:
+    """Search archival memory by meaning and by words. Returns the best passages, newest first on ties.
+
+    Args:
+        query: What to look for, as words or a question.
+        tags: Only passages with these tags.
+        tag_match_mode: 'any' for passages with at least one of the tags, 'all' for passages with every tag.
+        top_k: How many passages to return (default 5).
+        start_datetime: Only passages stored at or after this time, ISO 8601, e.g. '2024-05-01T09:00:00'.
+        end_datetime: Only passages stored at or before this time, ISO 8601; a bare date includes that day.
+    """
+    archival = agent_state.archival
+    if archival is None:
+        raise ToolError("archival memory is not available here")
+    tz = zone(archival.agent.timezone)
+    hits = await archival.search(
+        query,
+        top_k=_count(top_k, "top_k"),
+        tags=tags,
+        match_all_tags=tag_match_mode == "all",
+        start=parse_bound(start_datetime, end=False, tz=tz, field="start_datetime"),
+        end=parse_bound(end_datetime, end=True, tz=tz, field="end_datetime"),
+    )
+    if not hits:
+        return "No results found."
+    results = []
+    for hit in hits:
+        result: dict[str, Any] = {
+            "timestamp": timestamp(hit.passage.created_at, tz),
+            "content": hit.passage.text,
+        }
+        if hit.passage.tags:
+            result["tags"] = hit.passage.tags
+        results.append(result)
+    return json.dumps(results, ensure_ascii=False)
+
+
+async def conversation_search(
+    agent_state: ToolContext,
+    query: str,
+    roles: list[Literal["assistant", "user", "tool"]] | None = None,
+    limit: int | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> str:
+    """Search your whole conversation history, including messages no longer in your context window.
+
+    Args:
+        query: What to look for, as words or a question.
+        roles: Only messages of these roles (default: user and assistant).
+        limit: How many messages to return (default 5).
+        start_date: Only messages sent at or after this time, ISO 8601, e.g. '2024-05-01'.
+        end_date: Only messages sent at or before this time, ISO 8601; a bare date includes that day.
+    """
+    recall = agent_state.recall
+    if recall is None:
+        raise ToolError("conversation history is not available here")
+    tz = zone(recall.agent.timezone)
+    hits = await recall.search(
+        query,
+        limit=_count(limit, "limit"),
+        roles=list(roles) if roles else None,
+        start=parse_bound(start_date, end=False, tz=tz, field="start_date"),
+        end=parse_bound(end_date, end=True, tz=tz, field="end_date"),
+    )
+    if not hits:
+        return "No results found."
+    return json.dumps(
+        [
+            {
+                "timestamp": timestamp(hit.entry.created_at, tz),
+                "role": hit.entry.role,
+                "content": hit.entry.text,
+            }
+            for hit in hits
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _count(value: int | None, name: str) -> int:
+    if value is None:
+        return DEFAULT_SEARCH_RESULTS
+    if value < 1:
+        raise ToolError(f"{name} must be at least 1")
+    return min(value, MAX_SEARCH_RESULTS)
+
+
 @dataclass(frozen=True)
 class BuiltinTool:
-    function: Callable[..., str]
+    function: Callable[..., Any]
     tool_type: ToolType
 
     @property
@@ -112,12 +249,22 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
         BuiltinTool(memory_insert, "letta_memory_core"),
         BuiltinTool(memory_replace, "letta_memory_core"),
         BuiltinTool(memory_rethink, "letta_memory_core"),
+        BuiltinTool(conversation_search, "letta_core"),
+        BuiltinTool(archival_memory_insert, "letta_core"),
+        BuiltinTool(archival_memory_search, "letta_core"),
     )
 }
 
 # The tools each agent type gets when `include_base_tools` is true.
+_EXTERNAL_MEMORY_TOOLS = ("conversation_search", "archival_memory_insert", "archival_memory_search")
 BASE_TOOLS: dict[str, tuple[str, ...]] = {
-    "memgpt_agent": ("send_message", "core_memory_append", "core_memory_replace"),
-    "memgpt_v2_agent": ("send_message", "memory_insert", "memory_replace", "memory_rethink"),
-    "letta_v1_agent": ("memory_insert", "memory_replace", "memory_rethink"),
+    "memgpt_agent": ("send_message", "core_memory_append", "core_memory_replace", *_EXTERNAL_MEMORY_TOOLS),
+    "memgpt_v2_agent": (
+        "send_message",
+        "memory_insert",
+        "memory_replace",
+        "memory_rethink",
+        *_EXTERNAL_MEMORY_TOOLS,
+    ),
+    "letta_v1_agent": ("memory_insert", "memory_replace", "memory_rethink", *_EXTERNAL_MEMORY_TOOLS),
 }

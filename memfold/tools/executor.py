@@ -1,18 +1,23 @@
 """Runs one tool call of the model and turns every failure into a result the model can read.
 
 The agent's step never sees an exception from here: invalid JSON, an unknown tool, missing
-or mistyped arguments and a tool's own `ToolError` all become `ToolResult(ok=False, ...)`.
+or mistyped arguments, a tool's own `ToolError` and any other `MemfoldError` it raises (a
+provider that failed to embed, a bad date) all become `ToolResult(ok=False, ...)`.
+
+A built-in may be `async def` (the external-memory tools await embeddings and run their
+database work in worker threads); `execute` awaits it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ConfigDict, ValidationError, validate_call
 
-from memfold.errors import ToolError
+from memfold.errors import MemfoldError, ToolError
 from memfold.llm.base import ToolCall
 from memfold.schemas.tools import Tool
 from memfold.tools.builtin import BUILTIN_TOOLS, ToolContext
@@ -52,7 +57,7 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     return parsed
 
 
-def execute(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
+async def execute(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
     try:
         arguments = parse_arguments(call.arguments)
     except ToolError as e:
@@ -60,12 +65,12 @@ def execute(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext) -> ToolRes
     heartbeat = bool(arguments.pop(HEARTBEAT_PARAM, False))
     thinking = arguments.pop(THINKING_PARAM, None)
     thinking = thinking if isinstance(thinking, str) else None
-    result = _run(call.name, arguments, tools, ctx)
+    result = await _run(call.name, arguments, tools, ctx)
     result.arguments, result.heartbeat, result.thinking = arguments, heartbeat, thinking
     return result
 
 
-def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
+async def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx: ToolContext) -> ToolResult:
     tool = tools.get(name)
     if tool is None:
         available = ", ".join(sorted(tools)) or "none"
@@ -80,10 +85,13 @@ def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx: Tool
             "which this server does not provide yet",
         )
     try:
-        return ToolResult(ok=True, content=str(function(ctx, **arguments)))
+        value = function(ctx, **arguments)
+        if inspect.isawaitable(value):
+            value = await value
+        return ToolResult(ok=True, content=str(value))
     except ValidationError as e:
         return ToolResult(ok=False, content=f"Error: bad arguments for {name!r}: {_describe(e)}")
-    except ToolError as e:
+    except MemfoldError as e:
         return ToolResult(ok=False, content=f"Error: {e.message}")
 
 

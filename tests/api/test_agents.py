@@ -6,6 +6,8 @@ import httpx
 
 from tests.helpers import assert_error, create_agent
 
+EXTERNAL_MEMORY_TOOLS = {"conversation_search", "archival_memory_insert", "archival_memory_search"}
+
 
 async def test_create_agent_with_blocks_tools_and_tags(client: httpx.AsyncClient) -> None:
     agent = await create_agent(client, name="ada", tags=["team-a", "vip"], context_window_limit=4000)
@@ -20,6 +22,7 @@ async def test_create_agent_with_blocks_tools_and_tags(client: httpx.AsyncClient
         "memory_insert",
         "memory_replace",
         "memory_rethink",
+        *EXTERNAL_MEMORY_TOOLS,
     }
     assert sorted(agent["tags"]) == ["team-a", "vip"]
     assert agent["llm_config"]["context_window"] == 4000
@@ -30,7 +33,13 @@ async def test_create_agent_with_blocks_tools_and_tags(client: httpx.AsyncClient
 async def test_memgpt_agent_gets_memgpt_base_tools_and_named_tools(client: httpx.AsyncClient) -> None:
     agent = await create_agent(client, agent_type="memgpt_agent", tools=["memory_rethink"])
     names = {t["name"] for t in agent["tools"]}
-    assert names == {"send_message", "core_memory_append", "core_memory_replace", "memory_rethink"}
+    assert names == {
+        "send_message",
+        "core_memory_append",
+        "core_memory_replace",
+        "memory_rethink",
+        *EXTERNAL_MEMORY_TOOLS,
+    }
 
     bare = await create_agent(client, include_base_tools=False, tools=["send_message", "core_memory_append"])
     assert {t["name"] for t in bare["tools"]} == {"send_message", "core_memory_append"}

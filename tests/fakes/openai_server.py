@@ -6,9 +6,10 @@
         ...
         assert fake.last_chat_request["tool_choice"] == "required"
 
-Serves `POST /v1/chat/completions` (JSON, or server-sent events when `stream` is true)
-and `GET /v1/models`. Replies come from a queue (`queue_text`, `queue_tool_call`,
-`queue_error`, ...) and, once it is empty, from `responder` — by default `echo_responder`,
+Serves `POST /v1/chat/completions` (JSON, or server-sent events when `stream` is true),
+`POST /v1/embeddings` (vectors from the pluggable `embed(text) -> list[float]`, by default a
+deterministic 8-dimensional hash) and `GET /v1/models`. Replies come from a queue (`queue_text`,
+`queue_tool_call`, `queue_error`, ...) and, once it is empty, from `responder` — by default `echo_responder`,
 which answers through `send_message` when offered, so a `memfold serve` subprocess
 pointed at the fake (`fake.env()`) holds a conversation without any scripting.
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -38,6 +41,8 @@ __all__ = [
     "Responder",
     "TextReply",
     "ToolCallsReply",
+    "count_prompt_tokens",
+    "count_text_tokens",
     "echo_responder",
 ]
 
@@ -92,6 +97,15 @@ Reply = TextReply | ToolCallsReply | ErrorReply | dict[str, Any]
 """A queued or computed answer; a plain dict is sent verbatim as the response body."""
 Responder = Callable[[dict[str, Any]], Reply]
 """Decides the answer from the request's JSON body."""
+EmbedFunction = Callable[[str], list[float]]
+"""The vector `POST /v1/embeddings` returns for one input text."""
+
+
+def hash_embedding(text: str) -> list[float]:
+    """The default `embed`: 8 numbers from the text's SHA-256 (same text, same vector)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [byte / 255.0 - 0.5 for byte in digest[:8]]
+
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
 _ERROR_TYPES |= {429: "rate_limit_error", 500: "server_error", 503: "server_error"}
@@ -106,11 +120,17 @@ class FakeOpenAIServer(LoopbackServer):
         port: int = 0,
         models: dict[str, int | None] | None = None,
         responder: Responder | None = None,
+        max_prompt_tokens: int | None = None,
     ) -> None:
         super().__init__(port)
         self.models: dict[str, int | None] = dict(models or {"gpt-4o-mini": None, "gpt-4o": None})
         """Model ids served by `GET /v1/models`, with a stated context window or None."""
         self.responder: Responder = responder or echo_responder
+        self.embed: EmbedFunction = hash_embedding
+        """Set it to decide the embeddings: `fake.embed = lambda text: [...]`."""
+        self.max_prompt_tokens = max_prompt_tokens
+        """When set, a request whose prompt (by `count_prompt_tokens`) plus requested completion
+        tokens exceed it is rejected as OpenAI does: HTTP 400, code `context_length_exceeded`."""
         self._queue: deque[Reply] = deque()
         self._queue_lock = threading.Lock()
 
@@ -170,6 +190,7 @@ class FakeOpenAIServer(LoopbackServer):
             self._queue.clear()
         self.clear_requests()
         self.responder = echo_responder
+        self.embed = hash_embedding
 
     # -- inspection ---------------------------------------------------------------------
 
@@ -193,6 +214,8 @@ class FakeOpenAIServer(LoopbackServer):
         if request.method == "POST" and request.path == "/v1/chat/completions":
             body = request.body if isinstance(request.body, dict) else {}
             return self._complete(body)
+        if request.method == "POST" and request.path == "/v1/embeddings":
+            return self._embeddings(request.body if isinstance(request.body, dict) else {})
         return _error(
             ErrorReply(404, f"unknown path {request.method} {request.path}", type="not_found_error")
         )
@@ -204,6 +227,17 @@ class FakeOpenAIServer(LoopbackServer):
         return self.responder(body)
 
     def _complete(self, body: dict[str, Any]) -> HTTPReply:
+        if self.max_prompt_tokens is not None:
+            prompt = count_prompt_tokens(body)
+            wanted = prompt + int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+            if wanted > self.max_prompt_tokens:
+                message = (
+                    f"This model's maximum context length is {self.max_prompt_tokens} tokens. However, your "
+                    f"messages resulted in {prompt} tokens. Please reduce the length of the messages."
+                )
+                return _error(
+                    ErrorReply(400, message, type="invalid_request_error", code="context_length_exceeded")
+                )
         reply = self._next_reply(body)
         if isinstance(reply, ErrorReply):
             return _error(reply)
@@ -217,6 +251,24 @@ class FakeOpenAIServer(LoopbackServer):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return HTTPReply(200, events=_stream(model, reply, usage if include_usage else None))
         return HTTPReply(200, _completion(model, reply, usage))
+
+    @property
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies of every embeddings request, in order."""
+        return [r.body for r in self.requests if r.path.endswith("/embeddings")]
+
+    def _embeddings(self, body: dict[str, Any]) -> HTTPReply:
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        if not texts or not all(isinstance(text, str) and text for text in texts):
+            return _error(ErrorReply(400, "'input' must be a non-empty string or array of strings"))
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(x) for x in self.embed(text)]}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(text) for text in texts) // 4 + 1
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return HTTPReply(200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage})
 
     def _model_list(self) -> dict[str, Any]:
         data = []
@@ -307,12 +359,62 @@ def _pieces(text: str, size: int = 8) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
+# The fake's own token count, independent of memfold's estimator: a word-piece approximation
+# of BPE (cl100k-style pre-tokenization; long words, punctuation and whitespace runs split,
+# non-ASCII one token per two UTF-8 bytes). On English, code and JSON it counts 1.1-1.3x what
+# cl100k_base counts, so a request memfold believes fits also fits a real OpenAI model.
+_FAKE_PIECES = re.compile(r" ?[A-Za-z]+|[0-9]{1,3}| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s")
+
+
+def count_text_tokens(text: str) -> int:
+    count = 0
+    for piece in _FAKE_PIECES.findall(text):
+        core = piece.strip()
+        if not core:
+            count += 1 + len(piece) // 8
+        elif not core.isascii():
+            count += max(1, len(core.encode()) // 2)
+        elif core.isalpha():
+            count += 1 + (len(core) - 1) // 7
+        elif core.isdigit():
+            count += 1
+        else:
+            count += 1 + (len(core) - 1) // 2
+    return count
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
+
+
+def count_prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt tokens of a chat completion request, as this fake counts them (3 per message, its
+    text, its tool calls; each tool's JSON schema; 3 to prime the reply)."""
+    count = 3
+    for message in body.get("messages") or []:
+        count += 3 + count_text_tokens(_content_text(message.get("content")))
+        if message.get("name"):
+            count += 1 + count_text_tokens(str(message["name"]))
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            count += (
+                3
+                + count_text_tokens(function.get("name", ""))
+                + count_text_tokens(function.get("arguments", ""))
+            )
+    for tool in body.get("tools") or []:
+        count += 3 + count_text_tokens(json.dumps(tool.get("function") or {}))
+    return count
+
+
 def _usage(body: dict[str, Any], reply: TextReply | ToolCallsReply) -> dict[str, int]:
-    """Crude token counts (characters / 4) unless the reply states them."""
+    """Token counts by `count_prompt_tokens` (completion: characters / 4) unless the reply states them."""
     if reply.usage is not None:
         prompt, completion = reply.usage
     else:
-        prompt = len(json.dumps(body.get("messages", []))) // 4 + len(json.dumps(body.get("tools", []))) // 4
+        prompt = count_prompt_tokens(body)
         completion = (len(reply.text or "") + len(reply.reasoning or "")) // 4 + 1
         if isinstance(reply, ToolCallsReply):
             completion += sum(len(call.name) + len(call.arguments_json) for call in reply.calls) // 4

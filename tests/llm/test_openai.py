@@ -212,11 +212,17 @@ async def test_timeout_becomes_retryable_provider_error(fake_openai: FakeOpenAIS
     assert info.value.retryable is True
 
 
-async def test_response_without_choices(fake_openai: FakeOpenAIServer, model: OpenAIModel) -> None:
+async def test_response_without_a_message(fake_openai: FakeOpenAIServer, model: OpenAIModel) -> None:
     fake_openai.queue({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
+    fake_openai.queue({"error": {"message": "upstream provider failed", "code": 502}})  # a gateway's 200
+    req = ModelRequest(messages=[ChatMessage("user", "hi")])
 
-    with pytest.raises(ProviderError, match="no choices"):
-        await model.complete(ModelRequest(messages=[ChatMessage("user", "hi")]))
+    with pytest.raises(ProviderError, match=r"returned no message$") as empty:
+        await model.complete(req)
+    with pytest.raises(ProviderError, match="no message: upstream provider failed") as gateway:
+        await model.complete(req)
+
+    assert (empty.value.retryable, gateway.value.retryable) == (False, True)
 
 
 async def test_injected_client_is_shared_and_left_open(fake_openai: FakeOpenAIServer) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 
 from memfold.store import migrate
 from memfold.store.engine import Database
+from memfold.store.fulltext import FULLTEXT_TABLES, include_in_schema
 from memfold.store.tables import metadata
 
 
@@ -19,9 +20,10 @@ def test_upgrade_from_empty_matches_the_declared_schema(tmp_path: Path) -> None:
     migrate.upgrade(db)
     assert migrate.current_revision(db) == migrate.head_revision()
     with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_in_schema})
+        diffs = compare_metadata(context, metadata)
         assert diffs == []
-        assert set(inspect(conn).get_table_names()) >= set(metadata.tables)
+        assert set(inspect(conn).get_table_names()) >= {*metadata.tables, *FULLTEXT_TABLES}
     db.dispose()
 
 

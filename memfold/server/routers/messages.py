@@ -32,7 +32,10 @@ async def send_message(agent_id: str, body: LettaRequest, ctx: Context, org: Org
     if not inputs:
         raise BadRequestError("send at least one message: `messages` (or `input`) is empty")
     result = await ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps)
-    views = letta_messages(result.messages, use_assistant_message=body.use_assistant_message)
+    shown = result.messages
+    if not body.include_compaction_messages:
+        shown = [m for m in shown if m.role != "summary"]
+    views = letta_messages(shown, use_assistant_message=body.use_assistant_message)
     if body.include_return_message_types:
         views = [v for v in views if v.message_type in body.include_return_message_types]
     return LettaResponse(

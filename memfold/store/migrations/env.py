@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from memfold.store.fulltext import include_in_schema
 from memfold.store.tables import metadata
 
 config = context.config
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_in_schema,
 )
 with context.begin_transaction():
     context.run_migrations()
