@@ -22,11 +22,11 @@ from memfold.tools.executor import HEARTBEAT_PARAM, THINKING_PARAM
 
 _THINKING = {
     "type": "string",
-    "description": "Private reasoning; the user never sees it.",
+    "description": "Private reasoning (unseen by the user).",
 }
 _HEARTBEAT = {
     "type": "boolean",
-    "description": "true: another step after this tool; false: end your turn.",
+    "description": "true to act again after this tool returns.",
 }
 
 

@@ -117,14 +117,11 @@ def memory_rethink(agent_state: ToolContext, label: str, new_memory: str) -> str
 async def archival_memory_insert(
     agent_state: ToolContext, content: str, tags: list[str] | None = None
 ) -> str:
-    """Store a passage in archival memory, your unlimited long-term store outside the context window.
-
-    Write it so it can be understood on its own later (who, what, when). Find it again with
-    archival_memory_search.
+    """Store a self-contained passage in archival memory (unlimited, searched with archival_memory_search).
 
     Args:
-        content: The text to store.
-        tags: Optional labels to filter searches by later, e.g. ["preferences", "work"].
+        content: Text to store.
+        tags: Optional labels for filtering searches.
     """
     if agent_state.archival is None:
         raise ToolError("archival memory is not available here")
@@ -143,15 +140,15 @@ async def archival_memory_search(
     start_datetime: str | None = None,
     end_datetime: str | None = None,
 ) -> str:
-    """Search archival memory by meaning and by words. Returns the best passages, newest first on ties.
+    """Search archival memory by meaning and words.
 
     Args:
-        query: What to look for, as words or a question.
+        query: What to look for.
         tags: Only passages with these tags.
-        tag_match_mode: 'any' for passages with at least one of the tags, 'all' for passages with every tag.
-        top_k: How many passages to return (default 5).
-        start_datetime: Only passages stored at or after this time, ISO 8601, e.g. '2024-05-01T09:00:00'.
-        end_datetime: Only passages stored at or before this time, ISO 8601; a bare date includes that day.
+        tag_match_mode: Match 'any' or 'all' tags.
+        top_k: Results (default 5).
+        start_datetime: ISO date/time lower bound.
+        end_datetime: ISO date/time upper bound; a date includes the day.
     """
     archival = agent_state.archival
     if archival is None:
@@ -187,14 +184,14 @@ async def conversation_search(
     start_date: str | None = None,
     end_date: str | None = None,
 ) -> str:
-    """Search your whole conversation history, including messages no longer in your context window.
+    """Search all past messages, including those no longer in context.
 
     Args:
-        query: What to look for, as words or a question.
-        roles: Only messages of these roles (default: user and assistant).
-        limit: How many messages to return (default 5).
-        start_date: Only messages sent at or after this time, ISO 8601, e.g. '2024-05-01'.
-        end_date: Only messages sent at or before this time, ISO 8601; a bare date includes that day.
+        query: What to look for.
+        roles: Only these roles (default user, assistant).
+        limit: Results (default 5).
+        start_date: ISO date/time lower bound.
+        end_date: ISO date/time upper bound; a date includes the day.
     """
     recall = agent_state.recall
     if recall is None:

@@ -5,7 +5,8 @@ The schema comes from one top-level function (the last one, unless `name` picks 
 
 - `name` is the function's name; `description` is the docstring text before its first section;
 - each parameter's description comes from the Google-style `Args:` section, its type from its annotation;
-- a parameter is required exactly when it has no default; a literal default is shown as `"default"`.
+- a parameter is required exactly when it has no default; a literal default other than None is shown as
+  `"default"`.
 
 Decisions:
 
@@ -155,7 +156,8 @@ def _property(schema: dict[str, Any], description: str | None, default: ast.expr
     if description:
         prop["description"] = description
     value = _literal(default) if default is not None else _NO_DEFAULT
-    if value is not _NO_DEFAULT:
+    # `None` is never advertised to the model (see the module docstring), so neither is a None default.
+    if value is not _NO_DEFAULT and value is not None:
         prop["default"] = value
     return prop
 

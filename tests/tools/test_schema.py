@@ -165,7 +165,7 @@ POINT_SCHEMA = {
     "properties": {
         "x": {"type": "integer", "description": "Horizontal position."},
         "y": {"type": "integer", "description": "Vertical position.", "default": 0},
-        "label": {"type": "string", "default": None},
+        "label": {"type": "string"},
     },
     "required": ["x"],
 }
@@ -195,7 +195,7 @@ def test_models_referencing_models_defined_later() -> None:
         "type": "object",
         "properties": {
             "points": {"type": "array", "items": POINT_SCHEMA, "description": "Corners."},
-            "fill": {"type": "string", "enum": ["red", "green"], "default": None},
+            "fill": {"type": "string", "enum": ["red", "green"]},
             "styles": {"type": "object", "additionalProperties": POINT_SCHEMA},
         },
         "required": ["points"],
@@ -274,7 +274,6 @@ def test_full_function_schema() -> None:
                     "type": "array",
                     "items": {"type": "string"},
                     "description": "Also send to these.",
-                    "default": None,
                 },
                 "timeout": {"type": "number", "description": "Seconds to wait."},
             },
@@ -289,7 +288,7 @@ def test_full_function_schema() -> None:
         ("3", {"default": 3}),
         ("-1.5", {"default": -1.5}),
         ("'a'", {"default": "a"}),
-        ("None", {"default": None}),
+        ("None", {}),  # None is never advertised to the model
         ("(1, 2)", {"default": [1, 2]}),
         ("{'k': [True]}", {"default": {"k": [True]}}),
         ("{1, 2}", {}),
