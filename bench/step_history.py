@@ -188,7 +188,7 @@ async def timed_compaction(loop: AgentLoop, db: Database, model: ScriptedModel, 
     """A forced compaction and the turn after it (which must not count the whole history either)."""
     started = time.perf_counter()
     async with loop.locks(agent_id):
-        session = await asyncio.to_thread(load_session, db, DEFAULT_ORG_ID, agent_id)
+        session = await asyncio.to_thread(load_session, db, DEFAULT_ORG_ID, agent_id, loop.messages)
         done = await loop.window.compact(session, model)
     if done.summary is None:
         raise RuntimeError("the forced compaction evicted nothing")

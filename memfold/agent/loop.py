@@ -19,7 +19,7 @@ from memfold.config import Settings
 from memfold.context.compiler import tool_specs
 from memfold.errors import ContextWindowExceededError, ContextWindowTooSmallError, ProviderError
 from memfold.ids import new_id
-from memfold.llm.base import Model, ModelResponse
+from memfold.llm.base import Model, ModelResponse, ToolSpec
 from memfold.llm.providers import ModelRegistry
 from memfold.memory.archival import ArchivalMemory
 from memfold.memory.external import ExternalMemory
@@ -80,6 +80,7 @@ class AgentLoop:
         model = self.models.get(session.agent.model)
         pending = [self._input_message(session, m, result.run_id) for m in inputs]
         protected = {m.id for m in pending}  # the turn's input is never evicted
+        tools = tool_specs(session.tools, memgpt_mode=memgpt)  # a turn's tools do not change
         started = time.perf_counter()
         for index in range(max_steps):
             step_id = new_id("step")
@@ -87,7 +88,7 @@ class AgentLoop:
                 m.step_id = step_id
             llm_started = time.perf_counter()
             try:
-                prepared, response = await self._call(session, pending, model, memgpt, protected)
+                prepared, response = await self._call(session, pending, model, tools, memgpt, protected)
             except (ProviderError, ContextWindowTooSmallError) as e:
                 if result.steps == 0:
                     raise
@@ -124,11 +125,16 @@ class AgentLoop:
         return result
 
     async def _call(
-        self, session: AgentSession, pending: list[Message], model: Model, memgpt: bool, protected: set[str]
+        self,
+        session: AgentSession,
+        pending: list[Message],
+        model: Model,
+        tools: list[ToolSpec],
+        memgpt: bool,
+        protected: set[str],
     ) -> tuple[PreparedRequest, ModelResponse]:
         """Fit the request to the window (compacting if needed) and send it. One the provider still
         rejects as too long is compacted harder and sent again, at most `OVERFLOW_RETRIES` times."""
-        tools = tool_specs(session.tools, memgpt_mode=memgpt)
         compactions: list[Message] = []
         for pressure in range(OVERFLOW_RETRIES + 1):
             prepared = await self.window.prepare(

@@ -135,13 +135,10 @@ class AgentSession:
             )
 
 
-def load_session(db: Database, org_id: str, agent_id: str, cache: MessageCache | None = None) -> AgentSession:
+def load_session(db: Database, org_id: str, agent_id: str, cache: MessageCache) -> AgentSession:
     with db.read() as conn:
         agent = agent_rows.get_agent(conn, org_id, agent_id)
         blocks = block_rows.blocks_of_agents(conn, [agent_id])[agent_id]
         tools = tool_rows.tools_of_agents(conn, [agent_id])[agent_id]
-        if cache is None:
-            in_context = message_rows.get_messages(conn, agent.message_ids)
-        else:
-            in_context = cache.get_many(conn, agent.message_ids)
+        in_context = cache.get_many(conn, agent.message_ids)
     return AgentSession(db, org_id, agent, CoreMemory(blocks), tools, in_context)

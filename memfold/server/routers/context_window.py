@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["context"])
 @router.get("/context", response_model=ContextWindowOverview)
 async def context_window(agent_id: str, ctx: Context, org: OrgId) -> ContextWindowOverview:
     """The agent's next request by part: system prompt, memory, summary, tools, messages, in tokens."""
-    session = await asyncio.to_thread(load_session, ctx.db, org, agent_id)
+    session = await asyncio.to_thread(load_session, ctx.db, org, agent_id, ctx.loop.messages)
     return await ctx.loop.window.overview(session)
 
 
@@ -32,7 +32,7 @@ async def summarize(
     """Evict messages now and fold them into the running summary (they stay in recall memory)."""
     settings = (body.compaction_settings if body else None) or CompactionSettings()
     async with ctx.loop.locks(agent_id):
-        session = await asyncio.to_thread(load_session, ctx.db, org, agent_id)
+        session = await asyncio.to_thread(load_session, ctx.db, org, agent_id, ctx.loop.messages)
         model = ctx.models.get(settings.model or session.agent.model)
         done = await ctx.loop.window.compact(
             session,
