@@ -157,6 +157,7 @@ messages = Table(
     Column("run_id", String),
     Column("is_err", Boolean),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("approval", JSON),
     Index("ix_messages_agent_seq", "agent_id", "seq"),
     Index("ix_messages_run", "run_id"),
 )
@@ -198,8 +199,35 @@ runs = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True)),
+    # The durable queue: a worker leases a run; an expired lease (a crashed worker) frees it again.
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("callback_url", String),
     Index("ix_runs_agent_created", "agent_id", "created_at"),
     Index("ix_runs_status", "status"),
+)
+
+# --- MCP servers: tools served by other processes over the Model Context Protocol -------------
+
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("server_name", String, nullable=False),
+    Column("server_type", String, nullable=False),  # stdio | streamable_http | sse
+    Column("command", String),
+    Column("args", JSON),
+    Column("env", JSON),
+    Column("server_url", String),
+    Column("auth_header", String),
+    Column("auth_token", String),
+    Column("custom_headers", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organization_id", "server_name", name="uq_mcp_servers_org_name"),
 )
 
 # --- archival memory: archives of passages, attached to agents ------------------------------
