@@ -30,6 +30,7 @@ from memfold.store.engine import Database
 from memfold.store.message_cache import MessageCache
 from memfold.tools.builtin import ToolContext
 from memfold.tools.executor import execute
+from memfold.tools.runtime import ToolRuntime
 
 
 @dataclass
@@ -57,7 +58,12 @@ class AgentLocks:
 
 class AgentLoop:
     def __init__(
-        self, db: Database, models: ModelRegistry, settings: Settings, external: ExternalMemory | None = None
+        self,
+        db: Database,
+        models: ModelRegistry,
+        settings: Settings,
+        external: ExternalMemory | None = None,
+        runtime: ToolRuntime | None = None,
     ) -> None:
         self.db = db
         self.models = models
@@ -66,6 +72,7 @@ class AgentLoop:
         self.messages = MessageCache()
         self.external = external or ExternalMemory(db, models)
         self.window = ContextWindow(db, settings)
+        self.runtime = runtime or ToolRuntime(settings)
 
     async def send(
         self, org_id: str, agent_id: str, inputs: list[MessageCreate], *, max_steps: int | None = None
@@ -207,6 +214,8 @@ class AgentLoop:
                 self.external.archival, session.org_id, session.agent, stage=session.step_writes.append
             ),
             recall=RecallMemory(self.external.recall, session.agent),
+            env=session.agent.tool_exec_environment_variables or {},
+            runtime=self.runtime,
         )
         tools = {t.name: t for t in session.tools}
         keep_going = not memgpt

@@ -30,6 +30,7 @@ from memfold.server.routers import (
 from memfold.store import migrate
 from memfold.store.engine import Database
 from memfold.store.orgs import DEFAULT_ORG_ID, ensure_defaults
+from memfold.tools.runtime import ToolRuntime
 
 log = logging.getLogger("memfold.server")
 
@@ -49,12 +50,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     registry = registry or get_registry()
     db = open_database(settings)
     external = ExternalMemory(db, registry, directory=settings.home / "vectors")
-    loop = AgentLoop(db, registry, settings, external)
+    runtime = ToolRuntime(settings)
+    loop = AgentLoop(db, registry, settings, external, runtime)
     context = ServerContext(settings=settings, db=db, models=registry, loop=loop)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await runtime.close()
         external.close()
         db.dispose()
 

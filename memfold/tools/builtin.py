@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from memfold.errors import ToolError
 from memfold.memory.archival import ArchivalMemory
@@ -18,6 +18,9 @@ from memfold.memory.core import CoreMemory
 from memfold.memory.recall import RecallMemory
 from memfold.memory.search import parse_bound, timestamp, zone
 from memfold.schemas.tools import ToolType
+
+if TYPE_CHECKING:
+    from memfold.tools.runtime import ToolRuntime
 
 DEFAULT_SEARCH_RESULTS = 5
 MAX_SEARCH_RESULTS = 100
@@ -27,9 +30,10 @@ class ToolContext:
     """What a built-in tool may touch during one step (checked by identity, never copied).
 
     `archival` and `recall` are the agent's external memory; None where a step has none
-    (the tools that need them then answer with an error the model can read)."""
+    (the tools that need them then answer with an error the model can read). `env` holds the
+    environment variables configured for the agent's tools; `runtime` runs non-built-in tools."""
 
-    __slots__ = ("agent_id", "archival", "extras", "memory", "recall")
+    __slots__ = ("agent_id", "archival", "env", "extras", "memory", "recall", "runtime")
 
     def __init__(
         self,
@@ -39,12 +43,16 @@ class ToolContext:
         *,
         archival: ArchivalMemory | None = None,
         recall: RecallMemory | None = None,
+        env: dict[str, str] | None = None,
+        runtime: ToolRuntime | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.memory = memory
         self.extras = extras or {}
         self.archival = archival
         self.recall = recall
+        self.env = env or {}
+        self.runtime = runtime
 
 
 def send_message(agent_state: ToolContext, message: str) -> str:
