@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = 3
     """Retries of a rate-limited, timed-out or 5xx LLM request, with exponential backoff."""
 
+    stream_ping_seconds: float = Field(default=10.0, gt=0)
+    """Seconds of silence in a streamed turn (a slow step) after which a keep-alive `ping` is sent."""
+
     log_level: str = "info"
     """Log level of the server."""
 

@@ -9,15 +9,23 @@ native mode (`letta_v1_agent`) a tool call continues and plain text ends the tur
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memfold.agent.prompts import is_memgpt_mode
 from memfold.agent.session import AgentSession, load_session
+from memfold.agent.stream import TurnStream
 from memfold.agent.window import OVERFLOW_RETRIES, ContextWindow, PreparedRequest
 from memfold.config import Settings
 from memfold.context.compiler import tool_specs
-from memfold.errors import ContextWindowExceededError, ContextWindowTooSmallError, ProviderError
+from memfold.errors import (
+    ContextWindowExceededError,
+    ContextWindowTooSmallError,
+    MemfoldError,
+    ProviderError,
+)
 from memfold.ids import new_id
 from memfold.llm.base import Model, ModelResponse, ToolSpec
 from memfold.llm.providers import ModelRegistry
@@ -29,7 +37,7 @@ from memfold.schemas.messages import Message, MessageCreate, StopReasonType, Sto
 from memfold.store.engine import Database
 from memfold.store.message_cache import MessageCache
 from memfold.tools.builtin import ToolContext
-from memfold.tools.executor import execute
+from memfold.tools.executor import THINKING_PARAM, execute
 from memfold.tools.runtime import ToolRuntime
 
 
@@ -73,63 +81,106 @@ class AgentLoop:
         self.external = external or ExternalMemory(db, models)
         self.window = ContextWindow(db, settings)
         self.runtime = runtime or ToolRuntime(settings)
+        self.cancelled: set[str] = set()
 
     async def send(
-        self, org_id: str, agent_id: str, inputs: list[MessageCreate], *, max_steps: int | None = None
+        self,
+        org_id: str,
+        agent_id: str,
+        inputs: list[MessageCreate],
+        *,
+        max_steps: int | None = None,
+        stream: TurnStream | None = None,
+        run_id: str | None = None,
     ) -> TurnResult:
-        async with self.locks(agent_id):
-            session = await asyncio.to_thread(load_session, self.db, org_id, agent_id, self.messages)
-            return await self._turn(session, inputs, max_steps or self.settings.max_steps)
+        """Take one turn. `run_id` names a queued run (its row exists); without it the turn's run is
+        created with its first step. With `stream`, every message is also written there as it is made,
+        and the stream is finished (or failed) when the turn ends."""
+        try:
+            async with self.locks(agent_id):
+                session = await asyncio.to_thread(load_session, self.db, org_id, agent_id, self.messages)
+                result = await self._turn(
+                    session, inputs, max_steps or self.settings.max_steps, stream, run_id
+                )
+        except MemfoldError as e:
+            if stream is not None:
+                stream.fail(e)
+            raise
+        if stream is not None:
+            stream.finish(result)
+        return result
 
-    async def _turn(self, session: AgentSession, inputs: list[MessageCreate], max_steps: int) -> TurnResult:
-        result = TurnResult(run_id=new_id("run"))
+    def cancel(self, run_id: str) -> None:
+        """Stop the run at its next step boundary (the step under way completes and commits)."""
+        self.cancelled.add(run_id)
+
+    async def _turn(
+        self,
+        session: AgentSession,
+        inputs: list[MessageCreate],
+        max_steps: int,
+        stream: TurnStream | None,
+        run_id: str | None,
+    ) -> TurnResult:
+        result = TurnResult(run_id=run_id or new_id("run"))
+        create_run = run_id is None
         memgpt = is_memgpt_mode(session.agent.agent_type)
         model = self.models.get(session.agent.model)
         pending = [self._input_message(session, m, result.run_id) for m in inputs]
         protected = {m.id for m in pending}  # the turn's input is never evicted
         tools = tool_specs(session.tools, memgpt_mode=memgpt)  # a turn's tools do not change
+        emit = stream.message if stream is not None else _ignore
         started = time.perf_counter()
-        for index in range(max_steps):
-            step_id = new_id("step")
-            for m in pending:
-                m.step_id = step_id
-            llm_started = time.perf_counter()
-            try:
-                prepared, response = await self._call(session, pending, model, tools, memgpt, protected)
-            except (ProviderError, ContextWindowTooSmallError) as e:
-                if result.steps == 0:
-                    raise
-                overflow = isinstance(e, ContextWindowTooSmallError)
-                result.stop_reason = (
-                    "context_window_overflow_in_system_prompt" if overflow else "llm_api_error"
+        try:
+            for index in range(max_steps):
+                if result.run_id in self.cancelled:
+                    result.stop_reason = "cancelled"
+                    await asyncio.to_thread(session.finish_run, result, "cancelled", None, started)
+                    return result
+                step_id = new_id("step")
+                for m in pending:
+                    m.step_id = step_id
+                llm_started = time.perf_counter()
+                try:
+                    prepared, response = await self._call(session, pending, model, tools, memgpt, protected)
+                except (ProviderError, ContextWindowTooSmallError) as e:
+                    if result.steps == 0 and create_run:
+                        raise
+                    overflow = isinstance(e, ContextWindowTooSmallError)
+                    result.stop_reason = (
+                        "context_window_overflow_in_system_prompt" if overflow else "llm_api_error"
+                    )
+                    await asyncio.to_thread(session.finish_run, result, "failed", str(e), started)
+                    return result
+                llm_ms = int((time.perf_counter() - llm_started) * 1000)
+                self.window.observe(session.agent, prepared, response.usage)
+                for m in [*prepared.compactions, *pending]:
+                    emit(m)
+                result.messages.extend(prepared.compactions)
+                produced, stop = await self._act(session, response, step_id, result.run_id, memgpt, emit)
+                stop = stop if stop is not None or index < max_steps - 1 else "max_steps"
+                result.stop_reason = stop or result.stop_reason
+                result.messages.extend([*pending, *produced])
+                result.prompt_tokens += response.usage.prompt_tokens
+                result.completion_tokens += response.usage.completion_tokens
+                result.steps += 1
+                await asyncio.to_thread(
+                    session.commit_step,
+                    step_id=step_id,
+                    run_id=result.run_id,
+                    messages=[*pending, *produced],
+                    response=response,
+                    llm_ms=llm_ms,
+                    final=result if stop is not None else None,
+                    started=started,
+                    create_run=create_run and index == 0,
                 )
-                await asyncio.to_thread(session.finish_run, result, str(e), started)
-                return result
-            llm_ms = int((time.perf_counter() - llm_started) * 1000)
-            self.window.observe(session.agent, prepared, response.usage)
-            result.messages.extend(prepared.compactions)
-            produced, stop = await self._act(session, response, step_id, result.run_id, memgpt)
-            stop = stop if stop is not None or index < max_steps - 1 else "max_steps"
-            result.stop_reason = stop or result.stop_reason
-            result.messages.extend([*pending, *produced])
-            result.prompt_tokens += response.usage.prompt_tokens
-            result.completion_tokens += response.usage.completion_tokens
-            result.steps += 1
-            await asyncio.to_thread(
-                session.commit_step,
-                step_id=step_id,
-                run_id=result.run_id,
-                messages=[*pending, *produced],
-                response=response,
-                llm_ms=llm_ms,
-                final=result if stop is not None else None,
-                started=started,
-                first=index == 0,
-            )
-            pending = []
-            if stop is not None:
-                return result
-        return result
+                pending = []
+                if stop is not None:
+                    return result
+            return result
+        finally:
+            self.cancelled.discard(result.run_id)
 
     async def _call(
         self,
@@ -177,7 +228,13 @@ class AgentLoop:
         )
 
     async def _act(
-        self, session: AgentSession, response: ModelResponse, step_id: str, run_id: str, memgpt: bool
+        self,
+        session: AgentSession,
+        response: ModelResponse,
+        step_id: str,
+        run_id: str,
+        memgpt: bool,
+        emit: Callable[[Message], None],
     ) -> tuple[list[Message], StopReasonType | None]:
         """Execute the response's tool calls. Returns the new messages and the stop reason, or None
         to take another step."""
@@ -199,6 +256,10 @@ class AgentLoop:
             run_id=run_id,
             created_at=now,
         )
+        if not assistant.reasoning:  # MemGPT mode: the calls' `thinking` is the step's reasoning
+            thoughts = (_thinking(c.arguments) for c in response.tool_calls)
+            assistant.reasoning = "\n".join(filter(None, thoughts)) or None
+        emit(assistant)
         if not response.tool_calls:
             # A plain-text reply ends the turn. In MemGPT mode it is a model slip; the text is delivered
             # as the reply rather than lost.
@@ -219,15 +280,12 @@ class AgentLoop:
         )
         tools = {t.name: t for t in session.tools}
         keep_going = not memgpt
-        thoughts: list[str] = []
         for call in response.tool_calls:
             outcome = await execute(call, tools, ctx)
-            if outcome.thinking:
-                thoughts.append(outcome.thinking)
             if memgpt and (outcome.heartbeat or not outcome.ok):
                 keep_going = True
             produced.append(
-                Message(
+                returned := Message(
                     id=new_id("message"),
                     agent_id=session.agent.id,
                     role="tool",
@@ -242,9 +300,22 @@ class AgentLoop:
                     created_at=utcnow(),
                 )
             )
-        if thoughts and not assistant.reasoning:
-            assistant.reasoning = "\n".join(thoughts)
+            emit(returned)
         return produced, None if keep_going else "end_turn"
+
+
+def _ignore(_: Message) -> None:
+    pass
+
+
+def _thinking(arguments: str) -> str | None:
+    """The `thinking` argument of a MemGPT-mode call (shown as the step's reasoning), if any."""
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError:
+        return None
+    thought = parsed.get(THINKING_PARAM) if isinstance(parsed, dict) else None
+    return thought if isinstance(thought, str) else None
 
 
 def _clip(text: str, limit: int) -> str:

@@ -49,7 +49,7 @@ class AgentSession:
         llm_ms: int,
         final: TurnResult | None,
         started: float,
-        first: bool,
+        create_run: bool,
     ) -> None:
         """Write one step atomically: its messages, memory edits, the in-context list, the step row,
         and (on the first/last step) the run row."""
@@ -94,7 +94,7 @@ class AgentSession:
                     "duration_ms": int((time.perf_counter() - started) * 1000),
                 },
             )
-            if first:
+            if create_run:
                 conn.execute(
                     insert(t.runs).values(
                         id=run_id,
@@ -106,23 +106,25 @@ class AgentSession:
                     )
                 )
             if final is not None:
+                status = "cancelled" if final.stop_reason == "cancelled" else "completed"
                 conn.execute(
                     update(t.runs)
                     .where(t.runs.c.id == run_id)
-                    .values(status="completed", stop_reason=final.stop_reason, completed_at=now)
+                    .values(status=status, stop_reason=final.stop_reason, completed_at=now)
                 )
         self.agent.message_ids = message_ids
         self.memory.edited.clear()
         self.in_context.extend(messages)
 
-    def finish_run(self, result: TurnResult, error: str, started: float) -> None:
-        """Close the run of a turn that failed after some steps had committed."""
+    def finish_run(self, result: TurnResult, status: str, error: str | None, started: float) -> None:
+        """Close the run of a turn that ended between steps: failed after some steps had committed, or
+        cancelled."""
         now = utcnow()
         with self.db.write() as conn:
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.id == result.run_id)
-                .values(status="failed", stop_reason=result.stop_reason, error=error, completed_at=now)
+                .values(status=status, stop_reason=result.stop_reason, error=error, completed_at=now)
             )
             agent_rows.update_agent(
                 conn,

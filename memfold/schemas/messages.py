@@ -137,6 +137,14 @@ LettaMessage = Annotated[
 LETTA_MESSAGES: TypeAdapter[list[LettaMessage]] = TypeAdapter(list[LettaMessage])
 
 
+class Ping(BaseModel):
+    """A keep-alive event of a stream during a long step."""
+
+    message_type: Literal["ping"] = "ping"
+    id: str
+    date: datetime
+
+
 class StopReason(BaseModel):
     message_type: Literal["stop_reason"] = "stop_reason"
     stop_reason: StopReasonType
@@ -185,6 +193,11 @@ class LettaRequest(RequestModel):
     use_assistant_message: bool = True
     include_return_message_types: list[str] | None = None
     include_compaction_messages: bool = False
+    streaming: bool = False
+    """On `POST /messages`: answer with the same Server-Sent Events as `/messages/stream`."""
+    stream_tokens: bool = False
+    include_pings: bool = True
+    background: bool = False
 
     def new_messages(self) -> list[MessageCreate]:
         if self.messages:

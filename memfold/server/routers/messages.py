@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from memfold.agent import lifecycle
+from memfold.agent.stream import TurnStream
 from memfold.agent.views import letta_messages
 from memfold.errors import BadRequestError
 from memfold.schemas.agents import AgentState
@@ -14,11 +16,12 @@ from memfold.schemas.messages import (
     LettaMessage,
     LettaRequest,
     LettaResponse,
+    MessageCreate,
     ResetMessagesRequest,
     StopReason,
-    UsageStatistics,
 )
-from memfold.server.deps import Context, OrgId
+from memfold.server.deps import Context, OrgId, ServerContext
+from memfold.server.streaming import sse, start_turn, usage
 from memfold.store import agents as agent_rows
 from memfold.store import messages as message_rows
 from memfold.store.paging import Order
@@ -26,11 +29,20 @@ from memfold.store.paging import Order
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["messages"])
 
 
-@router.post("/messages", response_model=LettaResponse)
-async def send_message(agent_id: str, body: LettaRequest, ctx: Context, org: OrgId) -> LettaResponse:
-    inputs = body.new_messages()
-    if not inputs:
-        raise BadRequestError("send at least one message: `messages` (or `input`) is empty")
+_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+
+
+@router.post(
+    "/messages",
+    response_model=LettaResponse,
+    responses={200: {"content": _SSE, "description": "Server-Sent Events when `streaming` is true"}},
+)
+async def send_message(
+    agent_id: str, body: LettaRequest, ctx: Context, org: OrgId
+) -> LettaResponse | StreamingResponse:
+    inputs = _inputs(body)
+    if body.streaming:
+        return _stream(ctx, org, agent_id, inputs, body)
     result = await ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps)
     shown = result.messages
     if not body.include_compaction_messages:
@@ -39,15 +51,37 @@ async def send_message(agent_id: str, body: LettaRequest, ctx: Context, org: Org
     if body.include_return_message_types:
         views = [v for v in views if v.message_type in body.include_return_message_types]
     return LettaResponse(
-        messages=views,
-        stop_reason=StopReason(stop_reason=result.stop_reason),
-        usage=UsageStatistics(
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            total_tokens=result.prompt_tokens + result.completion_tokens,
-            step_count=result.steps,
-            run_ids=[result.run_id],
-        ),
+        messages=views, stop_reason=StopReason(stop_reason=result.stop_reason), usage=usage(result)
+    )
+
+
+@router.post(
+    "/messages/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": _SSE, "description": "The turn as Server-Sent Events"}},
+)
+async def stream_messages(agent_id: str, body: LettaRequest, ctx: Context, org: OrgId) -> StreamingResponse:
+    return _stream(ctx, org, agent_id, _inputs(body), body)
+
+
+def _inputs(body: LettaRequest) -> list[MessageCreate]:
+    inputs = body.new_messages()
+    if not inputs:
+        raise BadRequestError("send at least one message: `messages` (or `input`) is empty")
+    return inputs
+
+
+def _stream(
+    ctx: ServerContext, org: str, agent_id: str, inputs: list[MessageCreate], body: LettaRequest
+) -> StreamingResponse:
+    with ctx.db.read() as conn:
+        agent_rows.get_agent(conn, org, agent_id)  # an unknown agent is a 404, not an error event
+    stream = TurnStream(deltas=body.stream_tokens)
+    start_turn(ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps, stream=stream))
+    return StreamingResponse(
+        sse(stream, body, ping_every=ctx.settings.stream_ping_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
