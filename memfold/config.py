@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     stream_ping_seconds: float = Field(default=10.0, gt=0)
     """Seconds of silence in a streamed turn (a slow step) after which a keep-alive `ping` is sent."""
 
+    run_concurrency: int = Field(default=16, ge=1)
+    """Background runs (async messages) this process executes at once; more wait in the queue."""
+
+    run_lease_seconds: float = Field(default=30.0, gt=0)
+    """A running run's lease; a process renews it while it works. When a process dies, its runs are
+    picked up by another (or the restarted) process once their leases lapse."""
+
     log_level: str = "info"
     """Log level of the server."""
 

@@ -6,7 +6,19 @@ import uuid
 from typing import Literal
 
 Prefix = Literal[
-    "agent", "block", "message", "tool", "passage", "run", "step", "org", "user", "archive", "provider"
+    "agent",
+    "block",
+    "message",
+    "tool",
+    "passage",
+    "run",
+    "step",
+    "org",
+    "user",
+    "archive",
+    "provider",
+    "mcp_server",
+    "process",
 ]
 
 

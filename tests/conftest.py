@@ -65,6 +65,10 @@ def app(settings: Settings, registry: ModelRegistry) -> Iterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app, with the app's lifespan run around it (run workers, tool runtime)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://memfold.test") as c:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://memfold.test") as c,
+    ):
         yield c

@@ -13,9 +13,10 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from memfold.agent.prompts import is_memgpt_mode
-from memfold.agent.session import AgentSession, load_session
+from memfold.agent.session import AgentSession, RunLease, load_session
 from memfold.agent.stream import TurnStream
 from memfold.agent.window import OVERFLOW_RETRIES, ContextWindow, PreparedRequest
 from memfold.config import Settings
@@ -82,6 +83,11 @@ class AgentLoop:
         self.window = ContextWindow(db, settings)
         self.runtime = runtime or ToolRuntime(settings)
         self.cancelled: set[str] = set()
+        self.owner = new_id("process")
+        """This process's name on the run leases it holds."""
+        self.active_runs: set[str] = set()
+        self.on_turn_end: list[Callable[[], None]] = []
+        """Called when any turn ends (the run workers look for the agent's next queued run)."""
 
     async def send(
         self,
@@ -123,7 +129,10 @@ class AgentLoop:
         run_id: str | None,
     ) -> TurnResult:
         result = TurnResult(run_id=run_id or new_id("run"))
-        create_run = run_id is None
+        lease = None
+        if run_id is None:  # the run row is created with the first step, leased to this process
+            lease = RunLease(self.owner, timedelta(seconds=self.settings.run_lease_seconds))
+        self.active_runs.add(result.run_id)
         memgpt = is_memgpt_mode(session.agent.agent_type)
         model = self.models.get(session.agent.model)
         pending = [self._input_message(session, m, result.run_id) for m in inputs]
@@ -144,7 +153,7 @@ class AgentLoop:
                 try:
                     prepared, response = await self._call(session, pending, model, tools, memgpt, protected)
                 except (ProviderError, ContextWindowTooSmallError) as e:
-                    if result.steps == 0 and create_run:
+                    if result.steps == 0 and lease is not None:
                         raise
                     overflow = isinstance(e, ContextWindowTooSmallError)
                     result.stop_reason = (
@@ -173,7 +182,7 @@ class AgentLoop:
                     llm_ms=llm_ms,
                     final=result if stop is not None else None,
                     started=started,
-                    create_run=create_run and index == 0,
+                    create_run=lease if index == 0 else None,
                 )
                 pending = []
                 if stop is not None:
@@ -181,6 +190,9 @@ class AgentLoop:
             return result
         finally:
             self.cancelled.discard(result.run_id)
+            self.active_runs.discard(result.run_id)
+            for listener in self.on_turn_end:
+                listener()
 
     async def _call(
         self,

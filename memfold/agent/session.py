@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, insert, update
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
     from memfold.agent.loop import TurnResult
 
 
+@dataclass(frozen=True)
+class RunLease:
+    """Who holds a run being created, and for how long before it must renew (see memfold.runs)."""
+
+    owner: str
+    duration: timedelta
+
+
 @dataclass
 class AgentSession:
     db: Database
@@ -49,7 +58,7 @@ class AgentSession:
         llm_ms: int,
         final: TurnResult | None,
         started: float,
-        create_run: bool,
+        create_run: RunLease | None,
     ) -> None:
         """Write one step atomically: its messages, memory edits, the in-context list, the step row,
         and (on the first/last step) the run row."""
@@ -94,7 +103,7 @@ class AgentSession:
                     "duration_ms": int((time.perf_counter() - started) * 1000),
                 },
             )
-            if create_run:
+            if create_run is not None:
                 conn.execute(
                     insert(t.runs).values(
                         id=run_id,
@@ -103,6 +112,10 @@ class AgentSession:
                         status="running",
                         background=False,
                         created_at=now,
+                        started_at=now,
+                        attempts=1,
+                        lease_owner=create_run.owner,
+                        lease_expires_at=now + create_run.duration,
                     )
                 )
             if final is not None:

@@ -14,6 +14,7 @@ from memfold.agent.loop import AgentLoop
 from memfold.config import Settings, get_settings
 from memfold.llm.providers import ModelRegistry, get_registry
 from memfold.memory.external import ExternalMemory
+from memfold.runs.workers import RunWorkers
 from memfold.server.deps import ServerContext
 from memfold.server.errors import install_error_handlers
 from memfold.server.routers import (
@@ -25,6 +26,8 @@ from memfold.server.routers import (
     health,
     messages,
     models,
+    runs,
+    steps,
     tools,
 )
 from memfold.store import migrate
@@ -33,6 +36,9 @@ from memfold.store.orgs import DEFAULT_ORG_ID, ensure_defaults
 from memfold.tools.runtime import ToolRuntime
 
 log = logging.getLogger("memfold.server")
+
+RUN_POLL_SECONDS = 2.0
+"""How often idle workers look for runs whose lease lapsed (new runs wake them at once)."""
 
 
 def open_database(settings: Settings) -> Database:
@@ -52,11 +58,21 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     external = ExternalMemory(db, registry, directory=settings.home / "vectors")
     runtime = ToolRuntime(settings)
     loop = AgentLoop(db, registry, settings, external, runtime)
-    context = ServerContext(settings=settings, db=db, models=registry, loop=loop)
+    workers = RunWorkers(
+        db,
+        loop,
+        concurrency=settings.run_concurrency,
+        lease_seconds=settings.run_lease_seconds,
+        poll_seconds=RUN_POLL_SECONDS,
+    )
+    context = ServerContext(settings=settings, db=db, models=registry, loop=loop, workers=workers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # One process owns a SQLite database, so whatever ran when it last stopped is resumed now.
+        workers.start(recover=db.engine.dialect.name == "sqlite")
         yield
+        await workers.stop()
         await runtime.close()
         external.close()
         db.dispose()
@@ -70,6 +86,18 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.state.memfold = context
     install_error_handlers(app)
-    for module in (health, agents, blocks, messages, context_window, tools, models, archival, archives):
+    for module in (
+        health,
+        agents,
+        blocks,
+        messages,
+        context_window,
+        tools,
+        models,
+        archival,
+        archives,
+        runs,
+        steps,
+    ):
         app.include_router(module.router)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from memfold.agent.loop import AgentLoop
 from memfold.config import Settings
 from memfold.llm.providers import ModelRegistry
+from memfold.runs.workers import RunWorkers
 from memfold.store.engine import Database
 from memfold.store.orgs import DEFAULT_ORG_ID
 
@@ -20,6 +21,7 @@ class ServerContext:
     db: Database
     models: ModelRegistry
     loop: AgentLoop
+    workers: RunWorkers
 
 
 def _context(request: Request) -> ServerContext:

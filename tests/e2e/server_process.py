@@ -195,6 +195,15 @@ class ServerProcess:
             self._log = None
         return status
 
+    def kill(self) -> None:
+        """Crash the server: SIGKILL its process group, with no chance to clean up."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_TIMEOUT)
+        self.stop()
+
     def restart(self) -> Self:
         """Stop and start again on the same MEMFOLD_HOME and, when it is still free, the same port."""
         self.stop()

@@ -11,7 +11,9 @@ from memfold.agent import lifecycle
 from memfold.agent.stream import TurnStream
 from memfold.agent.views import letta_messages
 from memfold.errors import BadRequestError
+from memfold.runs import queue as run_queue
 from memfold.schemas.agents import AgentState
+from memfold.schemas.base import RequestModel
 from memfold.schemas.messages import (
     LettaMessage,
     LettaRequest,
@@ -20,10 +22,13 @@ from memfold.schemas.messages import (
     ResetMessagesRequest,
     StopReason,
 )
+from memfold.schemas.runs import Run
 from memfold.server.deps import Context, OrgId, ServerContext
+from memfold.server.routers.runs import run_view
 from memfold.server.streaming import sse, start_turn, usage
 from memfold.store import agents as agent_rows
 from memfold.store import messages as message_rows
+from memfold.store import runs as run_rows
 from memfold.store.paging import Order
 
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["messages"])
@@ -62,6 +67,45 @@ async def send_message(
 )
 async def stream_messages(agent_id: str, body: LettaRequest, ctx: Context, org: OrgId) -> StreamingResponse:
     return _stream(ctx, org, agent_id, _inputs(body), body)
+
+
+class AsyncRequest(LettaRequest):
+    callback_url: str | None = None
+
+
+@router.post("/messages/async", response_model=Run)
+def send_message_async(agent_id: str, body: AsyncRequest, ctx: Context, org: OrgId) -> Run:
+    """Queue the turn as a background run and return the run at once. The run is durable: a server
+    that stops mid-way resumes it after its last committed step."""
+    _inputs(body)
+    with ctx.db.read() as conn:
+        agent_rows.get_agent(conn, org, agent_id)
+    request = LettaRequest.model_validate(body.model_dump(exclude={"callback_url"}))
+    run_id = ctx.workers.submit(org, agent_id, request, callback_url=body.callback_url)
+    with ctx.db.read() as conn:
+        return run_view(run_rows.get_run(conn, org, run_id))
+
+
+class CancelRequest(RequestModel):
+    run_ids: list[str] | None = None
+
+
+@router.post("/messages/cancel", response_model=dict[str, str])
+def cancel_runs(agent_id: str, ctx: Context, org: OrgId, body: CancelRequest | None = None) -> dict[str, str]:
+    """Cancel the agent's active runs (or those of `run_ids`). A queued run never starts; a running
+    one stops at its next step boundary (the step under way completes). Returns run id -> status."""
+    with ctx.db.read() as conn:
+        agent_rows.get_agent(conn, org, agent_id)
+        active = run_rows.list_runs(
+            conn, org, run_rows.RunFilter(agent_ids=[agent_id], statuses=["created", "running"]), limit=None
+        )
+    targets = [r.id for r in active if body is None or body.run_ids is None or r.id in body.run_ids]
+    with ctx.db.write() as conn:
+        cancelled = set(run_queue.cancel_queued(conn, targets))
+    for run_id in targets:
+        if run_id not in cancelled:
+            ctx.loop.cancel(run_id)
+    return {run_id: "cancelled" if run_id in cancelled else "cancelling" for run_id in targets}
 
 
 def _inputs(body: LettaRequest) -> list[MessageCreate]:

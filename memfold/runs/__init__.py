@@ -1,0 +1,1 @@
+"""The durable run queue: requests that run in the background, survive a restart, and run once."""
