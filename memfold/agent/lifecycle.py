@@ -25,6 +25,7 @@ from memfold.schemas.agents import (
     UpdateAgent,
 )
 from memfold.schemas.blocks import Block
+from memfold.schemas.tool_rules import dump_rules, load_rules, with_requires_approval
 from memfold.store import agents as agent_rows
 from memfold.store import blocks as block_rows
 from memfold.store import tools as tool_rows
@@ -119,7 +120,7 @@ def create_agent(
             "llm_config": llm_config_for(handle, window, req.llm_config),
             "embedding_config": embedding,
             "message_ids": [],
-            "tool_rules": req.tool_rules,
+            "tool_rules": dump_rules(req.tool_rules or []),
             "metadata": req.metadata,
             "tool_exec_environment_variables": env or None,
             "timezone": req.timezone,
@@ -133,6 +134,7 @@ def create_agent(
         block_rows.attach_block(conn, agent_id, block_rows.get_block(conn, org_id, block_id))
     names = list(dict.fromkeys([*(BASE_TOOLS[req.agent_type] if req.include_base_tools else ()), *req.tools]))
     _attach_tools(conn, org_id, agent_id, names, req.tool_ids)
+    _add_approval_defaults(conn, org_id, agent_id)
     return agent_id
 
 
@@ -149,6 +151,22 @@ def _attach_tools(
         tool_rows.attach_tool(conn, agent_id, tool_rows.get_tool(conn, org_id, tool_id).id)
 
 
+def _add_approval_defaults(conn: Connection, org_id: str, agent_id: str) -> None:
+    """Give each attached tool whose `default_requires_approval` is set a `RequiresApprovalToolRule`
+    (as Letta does on attach), so approval is decided by the agent's rules alone and can be switched
+    off per agent (`PATCH /v1/agents/{id}/tools/approval/{name}`)."""
+    tools = tool_rows.tools_of_agents(conn, [agent_id])[agent_id]
+    needing = [t.name for t in tools if t.default_requires_approval]
+    if not needing:
+        return
+    rules = load_rules(agent_rows.get_agent(conn, org_id, agent_id).tool_rules)
+    updated = rules
+    for name in needing:
+        updated = with_requires_approval(updated, name, True)
+    if len(updated) != len(rules):
+        agent_rows.update_agent(conn, agent_id, {"tool_rules": dump_rules(updated)})
+
+
 def _embedding_from_handle(handle: str | None) -> dict[str, Any]:
     return embedding_config_for(handle)
 
@@ -161,9 +179,11 @@ def update_agent(conn: Connection, org_id: str, agent_id: str, req: UpdateAgent,
     record = agent_rows.get_agent(conn, org_id, agent_id)
     fields = req.model_fields_set
     values: dict[str, Any] = {}
-    for name in ("name", "system", "description", "metadata", "timezone", "tool_rules"):
+    for name in ("name", "system", "description", "metadata", "timezone"):
         if name in fields and getattr(req, name) is not None:
             values[name] = getattr(req, name)
+    if req.tool_rules is not None:
+        values["tool_rules"] = dump_rules(req.tool_rules)
     handle = _resolve_model(req, settings, None)
     window = req.context_window_limit or (req.llm_config.context_window if req.llm_config else None)
     if handle is not None or window is not None:
@@ -194,6 +214,7 @@ def update_agent(conn: Connection, org_id: str, agent_id: str, req: UpdateAgent,
         for tool in tool_rows.tools_of_agents(conn, [agent_id])[agent_id]:
             tool_rows.detach_tool(conn, agent_id, tool.id)
         _attach_tools(conn, org_id, agent_id, [], req.tool_ids)
+        _add_approval_defaults(conn, org_id, agent_id)
 
 
 def _replace_blocks(conn: Connection, org_id: str, agent_id: str, block_ids: list[str]) -> None:
@@ -234,7 +255,7 @@ def _state(record: AgentRecord, blocks: list[Block], tools: list[Any], tags: lis
         memory=Memory(blocks=blocks, agent_type=record.agent_type),
         tools=tools,
         tags=tags,
-        tool_rules=record.tool_rules,
+        tool_rules=load_rules(record.tool_rules),
         message_ids=record.message_ids,
         metadata=record.metadata,
         timezone=record.timezone,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memfold.schemas.base import RequestModel, ResponseModel
 from memfold.schemas.blocks import Block, CreateBlock
+from memfold.schemas.tool_rules import ToolRule, ToolRuleList
 from memfold.schemas.tools import Tool
 
 AgentType = Literal[
@@ -81,7 +82,7 @@ class AgentState(ResponseModel):
     tools: list[Tool]
     sources: list[Any] = Field(default_factory=list)
     tags: list[str]
-    tool_rules: list[dict[str, Any]] = Field(default_factory=list)
+    tool_rules: list[ToolRule] = Field(default_factory=list)
     message_ids: list[str]
     metadata: dict[str, Any] | None = None
     timezone: str | None = None
@@ -108,7 +109,7 @@ class CreateAgent(RequestModel):
     tools: list[str] = Field(default_factory=list)
     tool_ids: list[str] = Field(default_factory=list)
     include_base_tools: bool = True
-    tool_rules: list[dict[str, Any]] = Field(default_factory=list)
+    tool_rules: ToolRuleList | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] | None = None
     timezone: str | None = None
@@ -128,7 +129,7 @@ class UpdateAgent(RequestModel):
     context_window_limit: int | None = Field(default=None, ge=256)
     block_ids: list[str] | None = None
     tool_ids: list[str] | None = None
-    tool_rules: list[dict[str, Any]] | None = None
+    tool_rules: ToolRuleList | None = None
     tags: list[str] | None = None
     metadata: dict[str, Any] | None = None
     timezone: str | None = None

@@ -28,6 +28,7 @@ from memfold.server.routers import (
     models,
     runs,
     steps,
+    tool_rules,
     tools,
 )
 from memfold.store import migrate
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         archives,
         runs,
         steps,
+        tool_rules,
     ):
         app.include_router(module.router)
     return app
