@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from memfold.cli import db, serve
+from memfold.cli import chat, db, serve
 
 app = typer.Typer(
     name="memfold", help="memfold: stateful agents with self-managed memory.", no_args_is_help=True
 )
 app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
 app.add_typer(db.app, name="db")
 
 
