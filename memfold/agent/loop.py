@@ -9,12 +9,12 @@ native mode (`letta_v1_agent`) a tool call continues and plain text ends the tur
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from memfold.agent.act import Step, TurnTools, act, pending_approval, resolve_approval, waiting_calls
 from memfold.agent.prompts import is_memgpt_mode
 from memfold.agent.session import AgentSession, RunLease, load_session
 from memfold.agent.stream import TurnStream
@@ -22,6 +22,8 @@ from memfold.agent.window import OVERFLOW_RETRIES, ContextWindow, PreparedReques
 from memfold.config import Settings
 from memfold.context.compiler import tool_specs
 from memfold.errors import (
+    BadRequestError,
+    ConflictError,
     ContextWindowExceededError,
     ContextWindowTooSmallError,
     MemfoldError,
@@ -34,11 +36,10 @@ from memfold.memory.archival import ArchivalMemory
 from memfold.memory.external import ExternalMemory
 from memfold.memory.recall import RecallMemory
 from memfold.schemas.base import utcnow
-from memfold.schemas.messages import Message, MessageCreate, StopReasonType, StoredToolCall
+from memfold.schemas.messages import ApprovalCreate, ClientTool, Message, MessageCreate, StopReasonType
 from memfold.store.engine import Database
 from memfold.store.message_cache import MessageCache
 from memfold.tools.builtin import ToolContext
-from memfold.tools.executor import THINKING_PARAM, execute
 from memfold.tools.runtime import ToolRuntime
 
 
@@ -93,21 +94,22 @@ class AgentLoop:
         self,
         org_id: str,
         agent_id: str,
-        inputs: list[MessageCreate],
+        inputs: list[MessageCreate | ApprovalCreate],
         *,
         max_steps: int | None = None,
         stream: TurnStream | None = None,
         run_id: str | None = None,
+        client_tools: list[ClientTool] | None = None,
     ) -> TurnResult:
-        """Take one turn. `run_id` names a queued run (its row exists); without it the turn's run is
-        created with its first step. With `stream`, every message is also written there as it is made,
-        and the stream is finished (or failed) when the turn ends."""
+        """Take one turn: answer new messages, or carry on after an approval answer. `run_id` names a
+        queued run (its row exists); without it the turn's run is created with its first step. With
+        `stream`, every message is also written there as it is made, and the stream is finished (or
+        failed) when the turn ends. `client_tools` are offered for this turn; the client runs them."""
         try:
             async with self.locks(agent_id):
                 session = await asyncio.to_thread(load_session, self.db, org_id, agent_id, self.messages)
-                result = await self._turn(
-                    session, inputs, max_steps or self.settings.max_steps, stream, run_id
-                )
+                steps = max_steps or self.settings.max_steps
+                result = await self._turn(session, inputs, steps, stream, run_id, client_tools)
         except MemfoldError as e:
             if stream is not None:
                 stream.fail(e)
@@ -123,35 +125,61 @@ class AgentLoop:
     async def _turn(
         self,
         session: AgentSession,
-        inputs: list[MessageCreate],
+        inputs: list[MessageCreate | ApprovalCreate],
         max_steps: int,
         stream: TurnStream | None,
         run_id: str | None,
+        client_tools: list[ClientTool] | None,
     ) -> TurnResult:
         result = TurnResult(run_id=run_id or new_id("run"))
+        said = [m for m in inputs if isinstance(m, MessageCreate)]
+        answers = [m for m in inputs if isinstance(m, ApprovalCreate)]
+        if answers and said:
+            raise BadRequestError("send an approval answer on its own, not with new messages")
+        if said and (waiting := pending_approval(session.in_context)) is not None:
+            names = ", ".join(c.name for c in waiting_calls(waiting))
+            raise ConflictError(
+                f"the agent is waiting for approval of {names} (approval request {waiting.id}); "
+                "approve or deny it before sending new messages"
+            )
         lease = None
         if run_id is None:  # the run row is created with the first step, leased to this process
             lease = RunLease(self.owner, timedelta(seconds=self.settings.run_lease_seconds))
-        self.active_runs.add(result.run_id)
         memgpt = is_memgpt_mode(session.agent.agent_type)
         model = self.models.get(session.agent.model)
-        pending = [self._input_message(session, m, result.run_id) for m in inputs]
-        protected = {m.id for m in pending}  # the turn's input is never evicted
-        tools = tool_specs(session.tools, memgpt_mode=memgpt)  # a turn's tools do not change
+        specs = tool_specs(session.tools, memgpt_mode=memgpt)
+        turn = TurnTools.build(session, specs, client_tools, continuing=not said)
         emit = stream.message if stream is not None else _ignore
+        ctx = self._tool_context(session)
+        pending = [self._input_message(session, m, result.run_id) for m in said]
+        protected = {m.id for m in pending}  # the turn's input is never evicted
         started = time.perf_counter()
+        self.active_runs.add(result.run_id)
         try:
+            if answers:
+                step = Step(session, turn, ctx, memgpt, new_id("step"), result.run_id, emit)
+                pending, stop = await resolve_approval(step, answers[-1])
+                protected = {m.id for m in pending}
+                if stop is not None:  # nothing for the model to do: the answer is the whole turn
+                    result.stop_reason = stop
+                    await self._commit(
+                        session, result, step.step_id, pending, ModelResponse(), 0, started, lease
+                    )
+                    return result
             for index in range(max_steps):
                 if result.run_id in self.cancelled:
                     result.stop_reason = "cancelled"
                     await asyncio.to_thread(session.finish_run, result, "cancelled", None, started)
                     return result
-                step_id = new_id("step")
+                step = Step(session, turn, ctx, memgpt, new_id("step"), result.run_id, emit)
                 for m in pending:
-                    m.step_id = step_id
+                    m.step_id = step.step_id
                 llm_started = time.perf_counter()
                 try:
-                    prepared, response = await self._call(session, pending, model, tools, memgpt, protected)
+                    sent = [m for m in pending if m.role != "approval"]  # (history only)
+                    prepared, response = await self._call(
+                        session, sent, model, turn.offered(), memgpt, protected
+                    )
                 except (ProviderError, ContextWindowTooSmallError) as e:
                     if result.steps == 0 and lease is not None:
                         raise
@@ -166,25 +194,21 @@ class AgentLoop:
                 for m in [*prepared.compactions, *pending]:
                     emit(m)
                 result.messages.extend(prepared.compactions)
-                produced, stop = await self._act(session, response, step_id, result.run_id, memgpt, emit)
+                produced, stop = await act(step, response)
                 stop = stop if stop is not None or index < max_steps - 1 else "max_steps"
                 result.stop_reason = stop or result.stop_reason
-                result.messages.extend([*pending, *produced])
-                result.prompt_tokens += response.usage.prompt_tokens
-                result.completion_tokens += response.usage.completion_tokens
-                result.steps += 1
-                await asyncio.to_thread(
-                    session.commit_step,
-                    step_id=step_id,
-                    run_id=result.run_id,
-                    messages=[*pending, *produced],
-                    response=response,
-                    llm_ms=llm_ms,
-                    final=result if stop is not None else None,
-                    started=started,
-                    create_run=lease if index == 0 else None,
+                await self._commit(
+                    session,
+                    result,
+                    step.step_id,
+                    [*pending, *produced],
+                    response,
+                    llm_ms,
+                    started,
+                    lease,
+                    final=stop is not None,
                 )
-                pending = []
+                lease, pending = None, []
                 if stop is not None:
                     return result
             return result
@@ -193,6 +217,48 @@ class AgentLoop:
             self.active_runs.discard(result.run_id)
             for listener in self.on_turn_end:
                 listener()
+
+    async def _commit(
+        self,
+        session: AgentSession,
+        result: TurnResult,
+        step_id: str,
+        messages: list[Message],
+        response: ModelResponse,
+        llm_ms: int,
+        started: float,
+        lease: RunLease | None,
+        *,
+        final: bool = True,
+    ) -> None:
+        result.messages.extend(messages)
+        result.prompt_tokens += response.usage.prompt_tokens
+        result.completion_tokens += response.usage.completion_tokens
+        result.steps += 1
+        await asyncio.to_thread(
+            session.commit_step,
+            step_id=step_id,
+            run_id=result.run_id,
+            messages=messages,
+            response=response,
+            llm_ms=llm_ms,
+            final=result if final else None,
+            started=started,
+            create_run=lease,
+        )
+
+    def _tool_context(self, session: AgentSession) -> ToolContext:
+        return ToolContext(
+            agent_id=session.agent.id,
+            memory=session.memory,
+            # Archival inserts are staged into the step's commit: they land with the step or not at all.
+            archival=ArchivalMemory(
+                self.external.archival, session.org_id, session.agent, stage=session.step_writes.append
+            ),
+            recall=RecallMemory(self.external.recall, session.agent),
+            env=session.agent.tool_exec_environment_variables or {},
+            runtime=self.runtime,
+        )
 
     async def _call(
         self,
@@ -239,98 +305,6 @@ class AgentLoop:
             created_at=utcnow(),
         )
 
-    async def _act(
-        self,
-        session: AgentSession,
-        response: ModelResponse,
-        step_id: str,
-        run_id: str,
-        memgpt: bool,
-        emit: Callable[[Message], None],
-    ) -> tuple[list[Message], StopReasonType | None]:
-        """Execute the response's tool calls. Returns the new messages and the stop reason, or None
-        to take another step."""
-        now = utcnow()
-        reasoning = response.reasoning
-        if memgpt and response.content and response.tool_calls:
-            reasoning = "\n".join(filter(None, [reasoning, response.content]))
-        assistant = Message(
-            id=new_id("message"),
-            agent_id=session.agent.id,
-            role="assistant",
-            content=None if memgpt and response.tool_calls else response.content,
-            reasoning=reasoning,
-            tool_calls=[
-                StoredToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in response.tool_calls
-            ]
-            or None,
-            step_id=step_id,
-            run_id=run_id,
-            created_at=now,
-        )
-        if not assistant.reasoning:  # MemGPT mode: the calls' `thinking` is the step's reasoning
-            thoughts = (_thinking(c.arguments) for c in response.tool_calls)
-            assistant.reasoning = "\n".join(filter(None, thoughts)) or None
-        emit(assistant)
-        if not response.tool_calls:
-            # A plain-text reply ends the turn. In MemGPT mode it is a model slip; the text is delivered
-            # as the reply rather than lost.
-            if not response.content:
-                return [assistant], "no_tool_call"
-            return [assistant], "end_turn"
-        produced = [assistant]
-        ctx = ToolContext(
-            agent_id=session.agent.id,
-            memory=session.memory,
-            # Archival inserts are staged into the step's commit: they land with the step or not at all.
-            archival=ArchivalMemory(
-                self.external.archival, session.org_id, session.agent, stage=session.step_writes.append
-            ),
-            recall=RecallMemory(self.external.recall, session.agent),
-            env=session.agent.tool_exec_environment_variables or {},
-            runtime=self.runtime,
-        )
-        tools = {t.name: t for t in session.tools}
-        keep_going = not memgpt
-        for call in response.tool_calls:
-            outcome = await execute(call, tools, ctx)
-            if memgpt and (outcome.heartbeat or not outcome.ok):
-                keep_going = True
-            produced.append(
-                returned := Message(
-                    id=new_id("message"),
-                    agent_id=session.agent.id,
-                    role="tool",
-                    content=_clip(
-                        outcome.content, tools[call.name].return_char_limit if call.name in tools else 6000
-                    ),
-                    tool_call_id=call.id,
-                    tool_status="success" if outcome.ok else "error",
-                    name=call.name,
-                    step_id=step_id,
-                    run_id=run_id,
-                    created_at=utcnow(),
-                )
-            )
-            emit(returned)
-        return produced, None if keep_going else "end_turn"
-
 
 def _ignore(_: Message) -> None:
     pass
-
-
-def _thinking(arguments: str) -> str | None:
-    """The `thinking` argument of a MemGPT-mode call (shown as the step's reasoning), if any."""
-    try:
-        parsed = json.loads(arguments)
-    except json.JSONDecodeError:
-        return None
-    thought = parsed.get(THINKING_PARAM) if isinstance(parsed, dict) else None
-    return thought if isinstance(thought, str) else None
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"... [clipped: {len(text)} characters in all]"

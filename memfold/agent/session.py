@@ -63,7 +63,8 @@ class AgentSession:
         """Write one step atomically: its messages, memory edits, the in-context list, the step row,
         and (on the first/last step) the run row."""
         handle = ModelHandle.parse(self.agent.model)
-        message_ids = [*self.agent.message_ids, *(m.id for m in messages)]
+        in_context = [m for m in messages if m.role != "approval"]  # an approval answer is history only
+        message_ids = [*self.agent.message_ids, *(m.id for m in in_context)]
         now = utcnow()
         staged, self.step_writes[:] = list(self.step_writes), []
         with self.db.write() as conn:
@@ -127,7 +128,7 @@ class AgentSession:
                 )
         self.agent.message_ids = message_ids
         self.memory.edited.clear()
-        self.in_context.extend(messages)
+        self.in_context.extend(in_context)
 
     def finish_run(self, result: TurnResult, status: str, error: str | None, started: float) -> None:
         """Close the run of a turn that ended between steps: failed after some steps had committed, or

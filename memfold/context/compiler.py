@@ -104,7 +104,7 @@ def to_chat(message: Message) -> ChatMessage:
     if message.role == "user" and message.sender_id:
         content = f"[message from {message.name or message.sender_id}]\n{content or ''}"
     return ChatMessage(
-        role=message.role,
+        role="user" if message.role == "approval" else message.role,  # (approvals stay out of context)
         content=content,
         tool_calls=calls,
         tool_call_id=message.tool_call_id,

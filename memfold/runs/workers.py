@@ -114,6 +114,7 @@ class RunWorkers:
                 inputs,
                 max_steps=request.max_steps,
                 run_id=claim.run_id,
+                client_tools=request.client_tools,
             )
         except asyncio.CancelledError:
             raise  # the server is stopping: the lease lapses and the run is resumed later

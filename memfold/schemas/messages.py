@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter
 
 from memfold.schemas.base import RequestModel, ResponseModel
 
-MessageRole = Literal["system", "user", "assistant", "tool", "summary"]
-"""`summary`: the running summary of evicted messages (Letta's role of the same name)."""
+MessageRole = Literal["system", "user", "assistant", "tool", "summary", "approval"]
+"""`summary`: the running summary of evicted messages (Letta's role of the same name). `approval`:
+a person's answer to tool calls that waited for approval (kept in history, never sent to a model)."""
 StopReasonType = Literal[
     "end_turn",
     "error",
@@ -56,6 +57,9 @@ class Message(ResponseModel):
     run_id: str | None = None
     is_err: bool | None = None
     created_at: datetime
+    approval: dict[str, Any] | None = None
+    """On an assistant message: `{"pending": [tool call ids]}`, the calls that waited for a person (or
+    for the client, `"client": [...]`). On an `approval` message: `{"request_id", "decisions"}`."""
     seq: int | None = None
 
 
@@ -117,6 +121,33 @@ class ToolReturnMessage(_LettaMessageBase):
     stderr: list[str] | None = None
 
 
+class ApprovalRequestMessage(_LettaMessageBase):
+    """Tool calls the model made that wait for a person's approval (or for the client to run them)."""
+
+    message_type: Literal["approval_request_message"] = "approval_request_message"
+    tool_call: ToolCallView
+    tool_calls: list[ToolCallView] | None = None
+
+
+class ApprovalDecision(BaseModel):
+    """One call's answer: approved or denied (`type` "approval"), or the client's result ("tool")."""
+
+    type: Literal["approval", "tool"] = "approval"
+    tool_call_id: str
+    approve: bool | None = None
+    reason: str | None = None
+    tool_return: str | None = None
+    status: Literal["success", "error"] | None = None
+
+
+class ApprovalResponseMessage(_LettaMessageBase):
+    message_type: Literal["approval_response_message"] = "approval_response_message"
+    approval_request_id: str | None = None
+    approvals: list[ApprovalDecision] | None = None
+    approve: bool | None = None
+    reason: str | None = None
+
+
 class SummaryMessage(_LettaMessageBase):
     """The running summary of the messages evicted from the context window."""
 
@@ -131,6 +162,8 @@ LettaMessage = Annotated[
     | ReasoningMessage
     | ToolCallMessage
     | ToolReturnMessage
+    | ApprovalRequestMessage
+    | ApprovalResponseMessage
     | SummaryMessage,
     Field(discriminator="message_type"),
 ]
@@ -186,8 +219,79 @@ class MessageCreate(RequestModel):
         return "\n".join(part.text for part in self.content)
 
 
+class ApprovalReturn(RequestModel):
+    type: Literal["approval"] = "approval"
+    tool_call_id: str
+    approve: bool
+    reason: str | None = None
+
+
+class ToolReturnInput(RequestModel):
+    """The result of a client-side tool (or of a call the client ran instead of approving it)."""
+
+    type: Literal["tool"] = "tool"
+    tool_call_id: str
+    tool_return: str | list[TextContent]
+    status: Literal["success", "error"] = "success"
+    stdout: list[str] | None = None
+    stderr: list[str] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.tool_return, str):
+            return self.tool_return
+        return "\n".join(part.text for part in self.tool_return)
+
+
+Decision = Annotated[ApprovalReturn | ToolReturnInput, Field(discriminator="type")]
+
+
+class ApprovalCreate(RequestModel):
+    """The answer to an approval request: one `approve`/`reason` for every waiting call, or one
+    decision per call in `approvals`."""
+
+    type: Literal["approval"]
+    approval_request_id: str | None = None
+    approve: bool | None = None
+    reason: str | None = None
+    approvals: list[Decision] | None = None
+    otid: str | None = None
+
+
+class ToolReturnCreate(RequestModel):
+    """Results of client-side tools (the same as an approval whose decisions are tool returns)."""
+
+    type: Literal["tool_return"]
+    tool_returns: list[ToolReturnInput]
+    otid: str | None = None
+
+    def as_approval(self) -> ApprovalCreate:
+        return ApprovalCreate(type="approval", approvals=list(self.tool_returns), otid=self.otid)
+
+
+def _input_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("approval", "tool_return") else "message"
+
+
+InputMessage = Annotated[
+    Annotated[MessageCreate, Tag("message")]
+    | Annotated[ApprovalCreate, Tag("approval")]
+    | Annotated[ToolReturnCreate, Tag("tool_return")],
+    Discriminator(_input_kind),
+]
+
+
+class ClientTool(RequestModel):
+    """A tool the client runs: offered to the model for this request; a call to it stops the turn
+    (stop reason `requires_approval`) until the client sends the result back."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
 class LettaRequest(RequestModel):
-    messages: list[MessageCreate] | None = None
+    messages: list[InputMessage] | None = None
     input: str | list[TextContent] | None = None
     max_steps: int | None = Field(default=None, gt=0)
     use_assistant_message: bool = True
@@ -198,10 +302,12 @@ class LettaRequest(RequestModel):
     stream_tokens: bool = False
     include_pings: bool = True
     background: bool = False
+    client_tools: list[ClientTool] | None = None
 
-    def new_messages(self) -> list[MessageCreate]:
+    def new_messages(self) -> list[MessageCreate | ApprovalCreate]:
+        """The request's input: new messages, or the answer to an approval request."""
         if self.messages:
-            return self.messages
+            return [m.as_approval() if isinstance(m, ToolReturnCreate) else m for m in self.messages]
         if self.input is not None:
             return [MessageCreate(role="user", content=self.input)]
         return []

@@ -15,6 +15,7 @@ from memfold.runs import queue as run_queue
 from memfold.schemas.agents import AgentState
 from memfold.schemas.base import RequestModel
 from memfold.schemas.messages import (
+    ApprovalCreate,
     LettaMessage,
     LettaRequest,
     LettaResponse,
@@ -48,7 +49,9 @@ async def send_message(
     inputs = _inputs(body)
     if body.streaming:
         return _stream(ctx, org, agent_id, inputs, body)
-    result = await ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps)
+    result = await ctx.loop.send(
+        org, agent_id, inputs, max_steps=body.max_steps, client_tools=body.client_tools
+    )
     shown = result.messages
     if not body.include_compaction_messages:
         shown = [m for m in shown if m.role != "summary"]
@@ -108,7 +111,7 @@ def cancel_runs(agent_id: str, ctx: Context, org: OrgId, body: CancelRequest | N
     return {run_id: "cancelled" if run_id in cancelled else "cancelling" for run_id in targets}
 
 
-def _inputs(body: LettaRequest) -> list[MessageCreate]:
+def _inputs(body: LettaRequest) -> list[MessageCreate | ApprovalCreate]:
     inputs = body.new_messages()
     if not inputs:
         raise BadRequestError("send at least one message: `messages` (or `input`) is empty")
@@ -116,12 +119,20 @@ def _inputs(body: LettaRequest) -> list[MessageCreate]:
 
 
 def _stream(
-    ctx: ServerContext, org: str, agent_id: str, inputs: list[MessageCreate], body: LettaRequest
+    ctx: ServerContext,
+    org: str,
+    agent_id: str,
+    inputs: list[MessageCreate | ApprovalCreate],
+    body: LettaRequest,
 ) -> StreamingResponse:
     with ctx.db.read() as conn:
         agent_rows.get_agent(conn, org, agent_id)  # an unknown agent is a 404, not an error event
     stream = TurnStream(deltas=body.stream_tokens)
-    start_turn(ctx.loop.send(org, agent_id, inputs, max_steps=body.max_steps, stream=stream))
+    start_turn(
+        ctx.loop.send(
+            org, agent_id, inputs, max_steps=body.max_steps, stream=stream, client_tools=body.client_tools
+        )
+    )
     return StreamingResponse(
         sse(stream, body, ping_every=ctx.settings.stream_ping_seconds),
         media_type="text/event-stream",
