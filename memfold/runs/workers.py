@@ -108,6 +108,8 @@ class RunWorkers:
                 raise MemfoldError(f"the run was started {MAX_ATTEMPTS} times without finishing; giving up")
             request = LettaRequest.model_validate(claim.request)
             inputs = [] if claim.resumed else request.new_messages()
+            if not claim.resumed and not inputs:
+                raise MemfoldError("the run has no input messages")
             await self.loop.send(
                 claim.organization_id,
                 claim.agent_id,

@@ -63,8 +63,11 @@ async def send(client: httpx.AsyncClient, agent_id: str, text: str) -> dict[str,
 
 
 @pytest.fixture
-async def turns(client: httpx.AsyncClient, scripted: ScriptedModel) -> Turns:
-    return await play_turns(client, scripted)
+async def turns(app: FastAPI, client: httpx.AsyncClient, scripted: ScriptedModel) -> Turns:
+    played = await play_turns(client, scripted)
+    # The tests insert run rows as the queue stores them; no worker may pick those up meanwhile.
+    await app.state.memfold.workers.stop()
+    return played
 
 
 async def play_turns(client: httpx.AsyncClient, scripted: ScriptedModel) -> Turns:
