@@ -6,7 +6,16 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import archival_search, recall_quality, step_history, step_overhead, token_estimate
+from bench import (
+    archival_search,
+    mcp_sessions,
+    recall_quality,
+    run_queue,
+    sandbox_overhead,
+    step_history,
+    step_overhead,
+    token_estimate,
+)
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "step_overhead": step_overhead.main,
@@ -14,6 +23,9 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "token_estimate": token_estimate.main,
     "archival_search": archival_search.main,
     "recall_quality": recall_quality.main,
+    "run_queue": run_queue.main,
+    "mcp_sessions": mcp_sessions.main,
+    "sandbox_overhead": sandbox_overhead.main,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,52 @@ class Settings(BaseSettings):
     run_lease_seconds: float = Field(default=30.0, gt=0)
     """A running run's lease; a process renews it while it works. When a process dies, its runs are
     picked up by another (or the restarted) process once their leases lapse."""
+
+    mcp_connect_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to start or reach an MCP server and finish the MCP handshake."""
+
+    mcp_call_timeout: float = Field(default=60.0, gt=0)
+    """Seconds one request to an MCP server (a tool call, a tool listing) may take."""
+
+    mcp_idle_timeout: float = Field(default=300.0, ge=0)
+    """Seconds an MCP client session may stay unused before it is closed (a stdio server's process
+    stops with it); 0 opens and closes a session for every request."""
+
+    sandbox_isolation: Literal["auto", "bwrap", "unshare", "none"] = "auto"
+    """How custom (Python source) tools are isolated: `bwrap` (bubblewrap), `unshare` (util-linux) or
+    `none` (a plain child process); `auto` takes the strongest that works on this machine."""
+
+    sandbox_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Wall-clock seconds one custom tool call may take; then its whole process group is killed."""
+
+    sandbox_cpu_seconds: int = Field(default=30, ge=1)
+    """CPU seconds a custom tool call may use (RLIMIT_CPU)."""
+
+    sandbox_memory_mb: int = Field(default=512, ge=64)
+    """Address space (RLIMIT_AS, MB) of a custom tool's process, the interpreter included."""
+
+    sandbox_max_processes: int = Field(default=32, ge=4)
+    """Processes (threads count too) a custom tool call may have at once (RLIMIT_NPROC of its user),
+    the worker and the isolation helpers included."""
+
+    sandbox_max_file_mb: int = Field(default=64, ge=1)
+    """Largest file (MB) a custom tool may write (RLIMIT_FSIZE); also bounds its captured output."""
+
+    sandbox_allow_network: bool = False
+    """Whether custom tools may use the network (only enforceable with `bwrap` or `unshare`)."""
+
+    sandbox_pool_size: int = Field(default=2, ge=0)
+    """Warm one-shot workers kept ready for custom tools without pip requirements (0: start each cold)."""
+
+    sandbox_python: str | None = None
+    """Interpreter for custom tools; when unset, the server's own if the sandbox user can run it, else a
+    system `python3.X`/`python3`."""
+
+    sandbox_pip_args: list[str] = Field(default_factory=list)
+    """Extra `pip install` arguments for tools' pip requirements (JSON list), e.g. an index URL."""
+
+    sandbox_pip_timeout_seconds: float = Field(default=300.0, gt=0)
+    """Seconds installing one set of pip requirements may take."""
 
     log_level: str = "info"
     """Log level of the server."""

@@ -60,6 +60,7 @@ def registry(scripted: ScriptedModel) -> ModelRegistry:
 def app(settings: Settings, registry: ModelRegistry) -> Iterator[FastAPI]:
     application = create_app(settings, registry)
     yield application
+    application.state.memfold.loop.runtime.sandbox.close()  # warm tool workers, if any started
     application.state.memfold.db.dispose()
 
 

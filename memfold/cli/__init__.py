@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from memfold.cli import chat, db, serve
+from memfold.cli import agents, chat, db, serve
 
 app = typer.Typer(
     name="memfold", help="memfold: stateful agents with self-managed memory.", no_args_is_help=True
@@ -12,6 +12,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.add_typer(db.app, name="db")
+app.add_typer(agents.app, name="agents")
 
 
 def main() -> None:

@@ -18,12 +18,14 @@ from memfold.runs.workers import RunWorkers
 from memfold.server.deps import ServerContext
 from memfold.server.errors import install_error_handlers
 from memfold.server.routers import (
+    agentfile,
     agents,
     archival,
     archives,
     blocks,
     context_window,
     health,
+    mcp_servers,
     messages,
     models,
     runs,
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     db = open_database(settings)
     external = ExternalMemory(db, registry, directory=settings.home / "vectors")
     runtime = ToolRuntime(settings)
+    runtime.mcp.bind(db)
     loop = AgentLoop(db, registry, settings, external, runtime)
     workers = RunWorkers(
         db,
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_error_handlers(app)
     for module in (
         health,
+        agentfile,  # before agents: /v1/agents/import must not read as an agent id
         agents,
         blocks,
         messages,
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         runs,
         steps,
         tool_rules,
+        mcp_servers,
     ):
         app.include_router(module.router)
     return app

@@ -4,6 +4,9 @@ The agent's step never sees an exception from here: invalid JSON, an unknown too
 or mistyped arguments, a tool's own `ToolError` and any other `MemfoldError` it raises (a
 provider that failed to embed, a bad date) all become `ToolResult(ok=False, ...)`.
 
+Custom tools (Python source, `tool_type="custom"`) run in `ctx.runtime.sandbox`, a separate
+process; their captured stdout/stderr come back in `ToolResult.stdout`/`stderr`.
+
 A built-in may be `async def` (the external-memory tools await embeddings and run their
 database work in worker threads); `execute` awaits it.
 """
@@ -21,6 +24,7 @@ from memfold.errors import MemfoldError, ToolError
 from memfold.llm.base import ToolCall
 from memfold.schemas.tools import Tool
 from memfold.tools.builtin import BUILTIN_TOOLS, ToolContext
+from memfold.tools.mcp import call_mcp_tool
 
 HEARTBEAT_PARAM = "request_heartbeat"
 THINKING_PARAM = "thinking"
@@ -38,6 +42,8 @@ class ToolResult:
     arguments: dict[str, Any] = field(default_factory=dict)
     heartbeat: bool = False
     thinking: str | None = None
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -77,13 +83,12 @@ async def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx
         return ToolResult(
             ok=False, content=f"Error: there is no tool named {name!r}; the tools are: {available}"
         )
+    if tool.tool_type == "external_mcp":
+        ok, content = await call_mcp_tool(tool, arguments, ctx)
+        return ToolResult(ok=ok, content=content)
     function = _VALIDATED.get(name)
     if function is None:
-        return ToolResult(
-            ok=False,
-            content=f"Error: tool {name!r} is a custom tool; running custom tools needs the sandbox, "
-            "which this server does not provide yet",
-        )
+        return await _run_custom(tool, arguments, ctx)
     try:
         value = function(ctx, **arguments)
         if inspect.isawaitable(value):
@@ -93,6 +98,18 @@ async def _run(name: str, arguments: dict[str, Any], tools: dict[str, Tool], ctx
         return ToolResult(ok=False, content=f"Error: bad arguments for {name!r}: {_describe(e)}")
     except MemfoldError as e:
         return ToolResult(ok=False, content=f"Error: {e.message}")
+
+
+async def _run_custom(tool: Tool, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """A user's Python tool, in the sandbox: a separate process that sees only the agent's tool env."""
+    if tool.tool_type != "custom" or not tool.source_code:
+        return ToolResult(
+            ok=False, content=f"Error: tool {tool.name!r} ({tool.tool_type}) cannot run on this server"
+        )
+    if ctx.runtime is None:
+        return ToolResult(ok=False, content=f"Error: tool {tool.name!r} needs the sandbox; none is set up")
+    done = await ctx.runtime.sandbox.run(tool, arguments, env=ctx.env, agent_id=ctx.agent_id)
+    return ToolResult(ok=done.ok, content=done.content, stdout=done.stdout, stderr=done.stderr)
 
 
 def _describe(error: ValidationError) -> str:

@@ -7,11 +7,18 @@ sessions); the agent loop hands it to every step through the `ToolContext`.
 from __future__ import annotations
 
 from memfold.config import Settings
+from memfold.tools.mcp import McpClients
+from memfold.tools.sandbox import ToolSandbox
 
 
 class ToolRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.mcp = McpClients(settings)
+        self.sandbox = ToolSandbox(settings)
+        """Runs custom (Python source) tools; `sandbox.describe()` says what isolation is active."""
 
     async def close(self) -> None:
         """Stop worker processes and close client sessions."""
+        await self.mcp.aclose()
+        await self.sandbox.aclose()

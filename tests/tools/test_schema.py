@@ -500,3 +500,63 @@ def test_unknown_name_lists_the_functions_found() -> None:
         generate_tool_schema(_doc("", "") + "\ndef g():\n    '''G.'''\n", name="missing")
     assert "'missing'" in info.value.message
     assert "found: 'f', 'g'" in info.value.message
+
+
+# --- additions: enum defaults, nested lists of models and enums, the brief's whole example ------
+
+
+def test_enum_member_default_is_shown_as_its_value() -> None:
+    source = (
+        PRELUDE
+        + COLOR
+        + '''
+def paint(color: Color = Color.GREEN, other: Color = Color.BLUE) -> None:
+    """Paint.
+
+    Args:
+        color: Main colour.
+        other: Second colour (BLUE is not a member, so no default is shown).
+    """
+'''
+    )
+    properties = generate_tool_schema(source)["parameters"]["properties"]
+    assert properties["color"]["default"] == "green"
+    assert "default" not in properties["other"]
+
+
+def test_nested_lists_of_models_and_enums() -> None:
+    assert property_of("list[list[Point]]", POINT) == {
+        "type": "array",
+        "items": {"type": "array", "items": POINT_SCHEMA},
+    }
+    assert property_of("dict[str, list[Color]]", COLOR) == {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string", "enum": ["red", "green"]}},
+    }
+
+
+def test_model_with_enum_and_nested_model_fields() -> None:
+    classes = """
+    class Priority(enum.Enum):
+        LOW = 1
+        HIGH = 2
+
+    class Task(BaseModel):
+        title: str = Field(description="What to do.")
+        priority: Priority = Priority.LOW
+        where: Optional[Point] = None
+        subtasks: list[str] = []
+    """
+    assert property_of("list[Task]", textwrap.dedent(classes) + POINT) == {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string", "description": "What to do."},
+                "priority": {"type": "integer", "enum": [1, 2], "default": 1},
+                "where": POINT_SCHEMA,
+                "subtasks": {"type": "array", "items": {"type": "string"}, "default": []},
+            },
+            "required": ["title"],
+        },
+    }

@@ -78,10 +78,22 @@ def delete_agent(agent_id: str, ctx: Context, org: OrgId) -> dict[str, Any]:
 
 
 @router.get("/{agent_id}/tools", response_model=list[Tool])
-def list_agent_tools(agent_id: str, ctx: Context, org: OrgId) -> list[Tool]:
+def list_agent_tools(
+    agent_id: str,
+    ctx: Context,
+    org: OrgId,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    order: Order = "asc",
+    order_by: Annotated[str, Query(pattern="^created_at$")] = "created_at",
+) -> list[Tool]:
+    """The agent's tools, oldest first by default (built-ins, then custom tools as they were made)."""
     with ctx.db.read() as conn:
         agent_rows.get_agent(conn, org, agent_id)
-        return tool_rows.tools_of_agents(conn, [agent_id])[agent_id]
+        return tool_rows.list_agent_tools(
+            conn, agent_id, before=before, after=after, limit=limit, order=order
+        )
 
 
 @router.patch("/{agent_id}/tools/attach/{tool_id}", response_model=AgentState)
