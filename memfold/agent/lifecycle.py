@@ -134,7 +134,7 @@ def create_agent(
         block_rows.attach_block(conn, agent_id, block_rows.get_block(conn, org_id, block_id))
     names = list(dict.fromkeys([*(BASE_TOOLS[req.agent_type] if req.include_base_tools else ()), *req.tools]))
     _attach_tools(conn, org_id, agent_id, names, req.tool_ids)
-    _add_approval_defaults(conn, org_id, agent_id)
+    add_approval_defaults(conn, org_id, agent_id)
     return agent_id
 
 
@@ -151,7 +151,7 @@ def _attach_tools(
         tool_rows.attach_tool(conn, agent_id, tool_rows.get_tool(conn, org_id, tool_id).id)
 
 
-def _add_approval_defaults(conn: Connection, org_id: str, agent_id: str) -> None:
+def add_approval_defaults(conn: Connection, org_id: str, agent_id: str) -> None:
     """Give each attached tool whose `default_requires_approval` is set a `RequiresApprovalToolRule`
     (as Letta does on attach), so approval is decided by the agent's rules alone and can be switched
     off per agent (`PATCH /v1/agents/{id}/tools/approval/{name}`)."""
@@ -214,7 +214,7 @@ def update_agent(conn: Connection, org_id: str, agent_id: str, req: UpdateAgent,
         for tool in tool_rows.tools_of_agents(conn, [agent_id])[agent_id]:
             tool_rows.detach_tool(conn, agent_id, tool.id)
         _attach_tools(conn, org_id, agent_id, [], req.tool_ids)
-        _add_approval_defaults(conn, org_id, agent_id)
+        add_approval_defaults(conn, org_id, agent_id)
 
 
 def _replace_blocks(conn: Connection, org_id: str, agent_id: str, block_ids: list[str]) -> None:

@@ -150,7 +150,7 @@ class AgentLoop:
         specs = tool_specs(session.tools, memgpt_mode=memgpt)
         turn = TurnTools.build(session, specs, client_tools, continuing=not said)
         emit = stream.message if stream is not None else _ignore
-        ctx = self._tool_context(session)
+        ctx = self.tool_context(session)
         pending = [self._input_message(session, m, result.run_id) for m in said]
         protected = {m.id for m in pending}  # the turn's input is never evicted
         started = time.perf_counter()
@@ -247,7 +247,8 @@ class AgentLoop:
             create_run=lease,
         )
 
-    def _tool_context(self, session: AgentSession) -> ToolContext:
+    def tool_context(self, session: AgentSession) -> ToolContext:
+        """What the agent's tools may touch during a step (also used to run one tool directly)."""
         return ToolContext(
             agent_id=session.agent.id,
             memory=session.memory,

@@ -204,3 +204,15 @@ async def test_the_approval_route_switches_a_tool_to_needing_approval(
     assert response.status_code == 200, response.text
     body = await ask_to_remember(client, scripted, agent)
     assert by_type(body, "approval_request_message")
+
+
+async def test_attaching_a_tool_that_asks_for_approval_adds_the_rule(client: httpx.AsyncClient) -> None:
+    source = 'def ping() -> str:\n    """Answer pong."""\n    return "pong"\n'
+    tool = await client.post("/v1/tools/", json={"source_code": source, "default_requires_approval": True})
+    assert tool.status_code == 200, tool.text
+    agent = (await create_agent(client, tools=TOOLS, include_base_tools=False))["id"]
+    attached = await client.patch(f"/v1/agents/{agent}/tools/attach/{tool.json()['id']}")
+    assert attached.status_code == 200, attached.text
+    assert {"type": "requires_approval", "tool_name": "ping"}.items() <= attached.json()["tool_rules"][
+        0
+    ].items()

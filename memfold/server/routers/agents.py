@@ -101,6 +101,7 @@ def attach_tool(agent_id: str, tool_id: str, ctx: Context, org: OrgId) -> AgentS
     with ctx.db.write() as conn:
         agent_rows.get_agent(conn, org, agent_id)
         tool_rows.attach_tool(conn, agent_id, tool_rows.get_tool(conn, org, tool_id).id)
+        lifecycle.add_approval_defaults(conn, org, agent_id)
         return lifecycle.agent_state(conn, org, agent_id)
 
 

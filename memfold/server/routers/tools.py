@@ -19,8 +19,6 @@ from memfold.agent.session import AgentSession, load_session
 from memfold.errors import ConflictError, NotFoundError
 from memfold.ids import new_id
 from memfold.llm.base import ToolCall
-from memfold.memory.archival import ArchivalMemory
-from memfold.memory.recall import RecallMemory
 from memfold.schemas.agents import AgentState
 from memfold.schemas.base import utcnow
 from memfold.schemas.tool_runs import RunToolRequest, ToolExecutionResult
@@ -30,7 +28,6 @@ from memfold.store import agents as agent_rows
 from memfold.store import blocks as block_rows
 from memfold.store import tools as tool_rows
 from memfold.store.paging import Order
-from memfold.tools.builtin import ToolContext
 from memfold.tools.definitions import check_changeable, created_tool_values, updated_tool_values
 from memfold.tools.executor import execute
 from memfold.tools.search import search_tools
@@ -174,17 +171,7 @@ async def run_agent_tool(
             raise NotFoundError(
                 f"agent {agent_id!r} has no tool named {tool_name!r} attached (attached: {attached})"
             )
-        tool_context = ToolContext(
-            agent_id=session.agent.id,
-            memory=session.memory,
-            # Archival inserts are staged and saved with the memory edits below, in one transaction.
-            archival=ArchivalMemory(
-                loop.external.archival, session.org_id, session.agent, stage=session.step_writes.append
-            ),
-            recall=RecallMemory(loop.external.recall, session.agent),
-            env=session.agent.tool_exec_environment_variables or {},
-            runtime=loop.runtime,
-        )
+        tool_context = loop.tool_context(session)  # archival inserts are staged, saved below
         arguments = json.dumps((body or RunToolRequest()).args)
         call = ToolCall(id=f"call-{uuid.uuid4().hex[:24]}", name=tool_name, arguments=arguments)
         outcome = await execute(call, tools, tool_context)
