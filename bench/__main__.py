@@ -14,6 +14,7 @@ from bench import (
     sandbox_overhead,
     step_history,
     step_overhead,
+    stream_overhead,
     token_estimate,
 )
 
@@ -26,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "run_queue": run_queue.main,
     "mcp_sessions": mcp_sessions.main,
     "sandbox_overhead": sandbox_overhead.main,
+    "stream_overhead": stream_overhead.main,
 }
 
 

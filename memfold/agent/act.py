@@ -89,10 +89,12 @@ class Step:
     step_id: str
     run_id: str
     emit: Emit
+    assistant_id: str | None = None
+    """The id of the step's assistant message when chosen before the LLM call (token streaming names it)."""
 
-    def message(self, **fields: Any) -> Message:
+    def message(self, message_id: str | None = None, **fields: Any) -> Message:
         return Message(
-            id=new_id("message"),
+            id=message_id or new_id("message"),
             agent_id=self.session.agent.id,
             step_id=self.step_id,
             run_id=self.run_id,
@@ -113,6 +115,7 @@ async def act(step: Step, response: ModelResponse) -> tuple[list[Message], StopR
     broken = {c.id: v for c in response.tool_calls if (v := step.tools.solver.violation(c.name, names))}
     waiting = [c for c in response.tool_calls if c.id not in broken and step.tools.waits(c.name)]
     assistant = step.message(
+        step.assistant_id,
         role="assistant",
         content=None if step.memgpt and response.tool_calls else response.content,
         reasoning=reasoning,

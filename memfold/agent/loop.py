@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from memfold.agent.act import Step, TurnTools, act, pending_approval, resolve_approval, waiting_calls
+from memfold.agent.deltas import StepDeltas
 from memfold.agent.prompts import is_memgpt_mode
 from memfold.agent.session import AgentSession, RunLease, load_session
 from memfold.agent.stream import TurnStream
@@ -152,6 +153,7 @@ class AgentLoop:
         emit = stream.message if stream is not None else _ignore
         ctx = self.tool_context(session)
         pending = [self._input_message(session, m, result.run_id) for m in said]
+        unshown = pending  # the turn's input, shown with its first step
         protected = {m.id for m in pending}  # the turn's input is never evicted
         started = time.perf_counter()
         self.active_runs.add(result.run_id)
@@ -160,6 +162,7 @@ class AgentLoop:
                 step = Step(session, turn, ctx, memgpt, new_id("step"), result.run_id, emit)
                 pending, stop = await resolve_approval(step, answers[-1])
                 protected = {m.id for m in pending}
+                unshown = []  # resolve_approval showed its messages as it made them
                 if stop is not None:  # nothing for the model to do: the answer is the whole turn
                     result.stop_reason = stop
                     await self._commit(
@@ -174,11 +177,12 @@ class AgentLoop:
                 step = Step(session, turn, ctx, memgpt, new_id("step"), result.run_id, emit)
                 for m in pending:
                     m.step_id = step.step_id
+                deltas = self._deltas(stream, step, unshown)
                 llm_started = time.perf_counter()
                 try:
                     sent = [m for m in pending if m.role != "approval"]  # (history only)
                     prepared, response = await self._call(
-                        session, sent, model, turn.offered(), memgpt, protected
+                        session, sent, model, turn.offered(), memgpt, protected, deltas
                     )
                 except (ProviderError, ContextWindowTooSmallError) as e:
                     if result.steps == 0 and lease is not None:
@@ -191,7 +195,7 @@ class AgentLoop:
                     return result
                 llm_ms = int((time.perf_counter() - llm_started) * 1000)
                 self.window.observe(session.agent, prepared, response.usage)
-                for m in [*prepared.compactions, *pending]:
+                for m in _not_yet_shown(deltas, [*prepared.compactions, *unshown]):
                     emit(m)
                 result.messages.extend(prepared.compactions)
                 produced, stop = await act(step, response)
@@ -208,7 +212,7 @@ class AgentLoop:
                     lease,
                     final=stop is not None,
                 )
-                lease, pending = None, []
+                lease, pending, unshown = None, [], []
                 if stop is not None:
                     return result
             return result
@@ -261,6 +265,21 @@ class AgentLoop:
             runtime=self.runtime,
         )
 
+    def _deltas(self, stream: TurnStream | None, step: Step, unshown: list[Message]) -> StepDeltas | None:
+        """For a reader that wants token deltas: the step's assistant message id is chosen now, and
+        the model's pieces become deltas of it."""
+        if stream is None or not stream.deltas:
+            return None
+        step.assistant_id = new_id("message")
+        return StepDeltas(
+            step.assistant_id,
+            memgpt=step.memgpt,
+            waits=step.tools.waits,
+            emit=stream.delta,
+            announce=stream.message,
+            held=unshown,
+        )
+
     async def _call(
         self,
         session: AgentSession,
@@ -269,10 +288,14 @@ class AgentLoop:
         tools: list[ToolSpec],
         memgpt: bool,
         protected: set[str],
+        deltas: StepDeltas | None = None,
     ) -> tuple[PreparedRequest, ModelResponse]:
         """Fit the request to the window (compacting if needed) and send it. One the provider still
-        rejects as too long is compacted harder and sent again, at most `OVERFLOW_RETRIES` times."""
+        rejects as too long is compacted harder and sent again, at most `OVERFLOW_RETRIES` times.
+        With `deltas`, the model streams its answer into them."""
         compactions: list[Message] = []
+        if deltas is not None:
+            deltas.compactions = compactions
         for pressure in range(OVERFLOW_RETRIES + 1):
             prepared = await self.window.prepare(
                 session,
@@ -286,7 +309,9 @@ class AgentLoop:
             compactions.extend(prepared.compactions)
             prepared.compactions = compactions
             try:
-                return prepared, await model.complete(prepared.request)
+                if deltas is None:
+                    return prepared, await model.complete(prepared.request)
+                return prepared, await model.complete_streaming(prepared.request, deltas.feed)
             except ContextWindowExceededError:
                 if pressure == OVERFLOW_RETRIES:
                     raise
@@ -309,3 +334,8 @@ class AgentLoop:
 
 def _ignore(_: Message) -> None:
     pass
+
+
+def _not_yet_shown(deltas: StepDeltas | None, messages: list[Message]) -> list[Message]:
+    """`messages`, unless the step's token deltas showed them already (just before their first piece)."""
+    return [] if deltas is not None and deltas.released else messages

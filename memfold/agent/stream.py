@@ -80,10 +80,13 @@ class TurnStream:
         whenever that many seconds pass without an event (a keep-alive for the transport)."""
         while True:
             try:
-                event = await asyncio.wait_for(self._queue.get(), ping_every)
-            except TimeoutError:
-                yield None
-                continue
+                event = self._queue.get_nowait()  # the common case under token streaming: no timer
+            except asyncio.QueueEmpty:
+                try:
+                    event = await asyncio.wait_for(self._queue.get(), ping_every)
+                except TimeoutError:
+                    yield None
+                    continue
             yield event
             if isinstance(event, FinishEvent | ErrorEvent):
                 return

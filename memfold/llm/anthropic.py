@@ -9,6 +9,8 @@ Decisions: system messages after the first non-system message (e.g. a system ale
 become user text prefixed `[system]`; when no tools are offered, earlier tool calls and
 results are rendered as text (Anthropic rejects tool blocks without tool definitions);
 our `reasoning` is never sent back (Anthropic would need the thinking signature).
+`complete_streaming` streams through the SDK's `messages.stream` and parses its final message
+with the same `_parse`, so both calls return the same response.
 """
 
 from __future__ import annotations
@@ -19,10 +21,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from memfold.config import get_settings
 from memfold.errors import ConfigurationError, ContextWindowExceededError, ProviderError
-from memfold.llm.base import ChatMessage, Model, ModelHandle, ModelRequest, ModelResponse, ToolCall, Usage
+from memfold.llm.base import (
+    ChatMessage,
+    Model,
+    ModelDelta,
+    ModelHandle,
+    ModelRequest,
+    ModelResponse,
+    OnDelta,
+    ToolCall,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from anthropic import AnthropicError, AsyncAnthropic
+    from anthropic.lib.streaming import ParsedMessageStreamEvent
     from anthropic.types import (
         AssistantMessageParam,
         ContentBlockParam,
@@ -111,8 +124,34 @@ class AnthropicModel(Model):
     async def complete(self, request: ModelRequest) -> ModelResponse:
         import anthropic  # present: the client exists
 
+        try:
+            message = await self.client.messages.create(**self._params(request))
+        except anthropic.AnthropicError as e:
+            raise translate_error(e, provider=self.handle.provider) from e
+        return _parse(message)
+
+    async def complete_streaming(self, request: ModelRequest, on_delta: OnDelta) -> ModelResponse:
+        """The SDK's message stream: text, thinking and tool input pieces reach `on_delta` as they
+        come; the final message is parsed exactly as `complete` parses it."""
+        import anthropic
+
+        blocks = _StreamedBlocks(on_delta)
+        try:
+            async with self.client.messages.stream(**self._params(request)) as stream:
+                async for event in stream:
+                    blocks.add(event)
+                message = await stream.get_final_message()
+        except anthropic.AnthropicError as e:
+            raise translate_error(e, provider=self.handle.provider) from e
+        return _parse(message)
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
         system, messages = to_anthropic(request.messages, tools_offered=bool(request.tools))
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {
+            "model": self.handle.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens or self.default_max_tokens,
+        }
         if system:
             params["system"] = system
         if request.tools:
@@ -124,16 +163,7 @@ class AnthropicModel(Model):
             params["tool_choice"] = _tool_choice(request)
         if request.temperature is not None:
             params["temperature"] = request.temperature
-        try:
-            message = await self.client.messages.create(
-                model=self.handle.model,
-                messages=messages,
-                max_tokens=request.max_tokens or self.default_max_tokens,
-                **params,
-            )
-        except anthropic.AnthropicError as e:
-            raise translate_error(e, provider=self.handle.provider) from e
-        return _parse(message)
+        return params
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -144,6 +174,37 @@ async def list_anthropic_models(client: AsyncAnthropic, *, time_limit: float) ->
     """The Models API, once, without retries: (model id, max input tokens when stated)."""
     page = await client.with_options(timeout=time_limit, max_retries=0).models.list(limit=1000)
     return [(model.id, model.max_input_tokens) for model in page.data]
+
+
+class _StreamedBlocks:
+    """Stream events as `ModelDelta`s. Text blocks after the first are preceded by a newline (and
+    thinking blocks likewise), as `_parse` joins blocks; tool calls are numbered in order."""
+
+    def __init__(self, on_delta: OnDelta) -> None:
+        self.on_delta = on_delta
+        self.seen: set[str] = set()
+        self.calls: dict[int, tuple[int, str, str]] = {}
+        """Block index -> (tool call position, id, name)."""
+
+    def add(self, event: ParsedMessageStreamEvent[Any]) -> None:
+        if event.type == "content_block_start":
+            block = event.content_block
+            if block.type in ("text", "thinking"):
+                if block.type in self.seen:
+                    self.on_delta(ModelDelta("content" if block.type == "text" else "reasoning", "\n"))
+                self.seen.add(block.type)
+            elif block.type == "tool_use":
+                self.calls[event.index] = (len(self.calls), block.id, block.name)
+                self.on_delta(ModelDelta("tool_call", "", len(self.calls) - 1, block.id, block.name))
+        elif event.type == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                self.on_delta(ModelDelta("content", delta.text))
+            elif delta.type == "thinking_delta":
+                self.on_delta(ModelDelta("reasoning", delta.thinking))
+            elif delta.type == "input_json_delta" and event.index in self.calls:
+                position, call_id, name = self.calls[event.index]
+                self.on_delta(ModelDelta("tool_call", delta.partial_json, position, call_id, name))
 
 
 def _tool_choice(request: ModelRequest) -> ToolChoiceParam:

@@ -7,6 +7,7 @@ else, so stored state never depends on the provider and a live agent can switch 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -81,6 +82,25 @@ class ModelResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelDelta:
+    """A piece of a response as the provider streams it: `text` extends the response's `content`, its
+    `reasoning`, or (`tool_call`) the arguments of the call at position `index`. Tool-call pieces carry
+    the call's id and name (the same as in the final `ModelResponse`) once the provider has sent them;
+    their text is the arguments' JSON as the provider writes it (an adapter may store the same JSON
+    value written differently, e.g. Anthropic's arguments are re-serialised)."""
+
+    kind: Literal["content", "reasoning", "tool_call"]
+    text: str
+    index: int = 0
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+
+
+OnDelta = Callable[[ModelDelta], None]
+"""Receives each `ModelDelta` of a streamed call, in order. Must not block."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelHandle:
     """`provider/model`, e.g. `openai/gpt-4o-mini`, `ollama/llama3.1:8b`. Parsed only by `parse`."""
 
@@ -110,6 +130,12 @@ class Model(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One LLM call. Raises `ProviderError` (or `ContextWindowExceededError`) on failure."""
+
+    async def complete_streaming(self, request: ModelRequest, on_delta: OnDelta) -> ModelResponse:
+        """One LLM call, streamed: `on_delta` gets the response's pieces as they arrive, and the
+        response returned is the one `complete` returns for the same answer. The default does not
+        stream (no pieces), so every model works; adapters whose provider streams override it."""
+        return await self.complete(request)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release network resources, if any."""

@@ -4,7 +4,9 @@ One adapter serves every server that speaks `/v1/chat/completions`: OpenAI itsel
 Ollama, vLLM, llama.cpp, LM Studio, Groq, Together, OpenRouter ... only the base URL
 and the key differ. Retries (bounded exponential backoff on 429, 5xx, timeouts and
 connection errors) are the SDK's own, sized by `Settings.llm_max_retries`; every SDK
-exception is translated into `ProviderError` here and never escapes.
+exception is translated into `ProviderError` here and never escapes. `complete_streaming`
+asks for `stream=True` (with the usage in the last chunk) and adds the chunks up into the
+same response `complete` returns.
 """
 
 from __future__ import annotations
@@ -20,14 +22,26 @@ from openai import AsyncOpenAI
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionAssistantMessageParam,
+    ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
 )
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from memfold.config import get_settings
 from memfold.errors import ContextWindowExceededError, ProviderError
-from memfold.llm.base import ChatMessage, Model, ModelHandle, ModelRequest, ModelResponse, ToolCall, Usage
+from memfold.llm.base import (
+    ChatMessage,
+    Model,
+    ModelDelta,
+    ModelHandle,
+    ModelRequest,
+    ModelResponse,
+    OnDelta,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "OPENAI_BASE_URL",
@@ -101,6 +115,41 @@ class OpenAIModel(Model):
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        try:
+            completion = await self.client.chat.completions.create(
+                model=self.handle.model,
+                messages=to_openai_messages(request.messages),
+                stream=False,
+                **self._params(request),
+            )
+        except openai.OpenAIError as e:
+            raise translate_error(e, provider=self.handle.provider) from e
+        return self._parse(completion)
+
+    async def complete_streaming(self, request: ModelRequest, on_delta: OnDelta) -> ModelResponse:
+        """`stream=True`: text, reasoning and tool-call arguments reach `on_delta` as the chunks come;
+        they are added up into the same `ModelResponse` that `complete` returns."""
+        reply = _StreamedReply(self.handle)
+        try:
+            stream = await self.client.chat.completions.create(
+                model=self.handle.model,
+                messages=to_openai_messages(request.messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                **self._params(request),
+            )
+            async with stream:
+                async for chunk in stream:
+                    reply.add(chunk, on_delta)
+        except openai.OpenAIError as e:
+            raise translate_error(e, provider=self.handle.provider) from e
+        except ValueError as e:  # a chunk that is not JSON (the SDK's json.loads)
+            raise ProviderError(
+                f"{self.handle.provider} sent a malformed stream: {e}", provider=self.handle.provider
+            ) from e
+        return reply.response()
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {}
         if request.tools:
             params["tools"] = [
@@ -112,16 +161,7 @@ class OpenAIModel(Model):
             params["temperature"] = request.temperature
         if request.max_tokens is not None:
             params[self._max_tokens_param] = request.max_tokens
-        try:
-            completion = await self.client.chat.completions.create(
-                model=self.handle.model,
-                messages=to_openai_messages(request.messages),
-                stream=False,
-                **params,
-            )
-        except openai.OpenAIError as e:
-            raise translate_error(e, provider=self.handle.provider) from e
-        return self._parse(completion)
+        return params
 
     def _parse(self, completion: ChatCompletion) -> ModelResponse:
         choice = completion.choices[0] if completion.choices else None
@@ -155,6 +195,66 @@ class OpenAIModel(Model):
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.close()
+
+
+class _StreamedReply:
+    """A streamed completion added up chunk by chunk: the text, the reasoning and the tool calls (by
+    index; a call's id and name come with its first chunk, its arguments in pieces)."""
+
+    def __init__(self, handle: ModelHandle) -> None:
+        self.handle = handle
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, tuple[str, str, list[str]]] = {}
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.model: str | None = None
+        self.choices = 0
+
+    def add(self, chunk: ChatCompletionChunk, on_delta: OnDelta) -> None:
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+        for choice in chunk.choices[:1]:
+            self.choices += 1
+            delta = choice.delta
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            if thought := _reasoning(delta.model_extra):
+                self.reasoning.append(thought)
+                on_delta(ModelDelta("reasoning", thought))
+            if delta.content:
+                self.content.append(delta.content)
+                on_delta(ModelDelta("content", delta.content))
+            for call in delta.tool_calls or ():
+                self._add_call(call, on_delta)
+
+    def _add_call(self, call: ChoiceDeltaToolCall, on_delta: OnDelta) -> None:
+        function = call.function
+        if call.index not in self.calls:
+            call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+            self.calls[call.index] = (call_id, "", [])
+        call_id, name, arguments = self.calls[call.index]
+        if function is not None and function.name and not name:
+            name = function.name
+            self.calls[call.index] = (call_id, name, arguments)
+        piece = function.arguments if function is not None and function.arguments else ""
+        arguments.append(piece)
+        on_delta(ModelDelta("tool_call", piece, call.index, call_id, name or None))
+
+    def response(self) -> ModelResponse:
+        if not self.choices:
+            raise ProviderError(f"{self.handle.provider} streamed no message", provider=self.handle.provider)
+        return ModelResponse(
+            content="".join(self.content) or None,
+            tool_calls=[
+                ToolCall(call_id, name, "".join(arguments) or "{}")
+                for _, (call_id, name, arguments) in sorted(self.calls.items())
+            ],
+            reasoning="".join(self.reasoning) or None,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            model=self.model or self.handle.model,
+        )
 
 
 async def list_openai_models(client: AsyncOpenAI, *, time_limit: float) -> list[tuple[str, int | None]]:

@@ -11,6 +11,8 @@ Two ways to script it, usable together (queued responses are served first):
     get_registry().register_model(model)      # now `scripted/helper` resolves to it
 
 Every request is kept in `.requests` so a test can assert what the model was shown.
+`complete_streaming` serves the same answers in small pieces of irregular size (reasoning, then
+text, then each tool call's arguments), so a test sees many deltas and escapes split between them.
 """
 
 from __future__ import annotations
@@ -24,11 +26,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from memfold.errors import ProviderError
-from memfold.llm.base import Model, ModelHandle, ModelRequest, ModelResponse, ToolCall, Usage
+from memfold.llm.base import (
+    Model,
+    ModelDelta,
+    ModelHandle,
+    ModelRequest,
+    ModelResponse,
+    OnDelta,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "ScriptFunction",
     "ScriptedModel",
+    "stream_pieces",
     "text_response",
     "tool_call",
     "tool_call_response",
@@ -39,6 +51,8 @@ ScriptFunction = Callable[[ModelRequest], ModelResponse | Awaitable[ModelRespons
 """Decides the answer to one request; may be a plain or an `async` function, and may raise."""
 
 PROVIDER = "scripted"
+STREAM_PIECES = (3, 1, 4, 1, 5, 9, 2, 6)
+"""The sizes, in characters, of the pieces `complete_streaming` cuts text into (cycled)."""
 
 
 class ScriptedModel(Model):
@@ -82,6 +96,19 @@ class ScriptedModel(Model):
             raise AssertionError(f"{self.handle} has not been called")
         return self.requests[-1]
 
+    async def complete_streaming(self, request: ModelRequest, on_delta: OnDelta) -> ModelResponse:
+        """The answer `complete` gives, also handed to `on_delta` in pieces of `STREAM_PIECES` sizes."""
+        response = await self.complete(request)
+        for piece in stream_pieces(response.reasoning or ""):
+            on_delta(ModelDelta("reasoning", piece))
+        for piece in stream_pieces(response.content or ""):
+            on_delta(ModelDelta("content", piece))
+        for index, call in enumerate(response.tool_calls):
+            on_delta(ModelDelta("tool_call", "", index, call.id, call.name))  # the call opens
+            for piece in stream_pieces(call.arguments):
+                on_delta(ModelDelta("tool_call", piece, index, call.id, call.name))
+        return response
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         # Copy the lists so a caller reusing its list cannot rewrite what was recorded.
         recorded = ModelRequest(
@@ -114,6 +141,17 @@ class ScriptedModel(Model):
         if response.model is None or (self.estimate_usage and response.usage.total_tokens == 0):
             response = _completed(response, recorded, self)
         return response
+
+
+def stream_pieces(text: str) -> list[str]:
+    """`text` cut into consecutive pieces of the `STREAM_PIECES` sizes, in turn."""
+    cut: list[str] = []
+    start, turn = 0, 0
+    while start < len(text):
+        size = STREAM_PIECES[turn % len(STREAM_PIECES)]
+        cut.append(text[start : start + size])
+        start, turn = start + size, turn + 1
+    return cut
 
 
 def _completed(response: ModelResponse, request: ModelRequest, model: ScriptedModel) -> ModelResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from memfold.agent.loop import AgentLoop
@@ -41,6 +42,7 @@ class RunWorkers:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
+        self._renewed_at = 0.0
         loop.on_turn_end.append(self._wake.set)
 
     def start(self, *, recover: bool) -> None:
@@ -78,7 +80,8 @@ class RunWorkers:
         while not self._stopping:
             self._wake.clear()
             try:
-                if self.loop.active_runs:
+                due = time.monotonic() - self._renewed_at > self.lease.total_seconds() / 3
+                if self.loop.active_runs and due:
                     await asyncio.to_thread(self._renew)
                 free = self.concurrency - len(self.running)
                 claims = await asyncio.to_thread(self._claim, free) if free > 0 else []
@@ -94,6 +97,7 @@ class RunWorkers:
     def _renew(self) -> None:
         with self.db.write() as conn:
             queue.renew(conn, self.owner, self.lease)
+        self._renewed_at = time.monotonic()
 
     def _claim(self, limit: int) -> list[queue.Claim]:
         with self.db.read() as conn:  # the common idle round reads and takes no write lock

@@ -68,6 +68,8 @@ class TextReply:
     """(prompt tokens, completion tokens); estimated from the request when None."""
     delay: float = 0.0
     """Seconds to wait before answering (to provoke client timeouts)."""
+    stream_error: str | None = None
+    """When streamed: after the text, an error chunk with this message instead of the end."""
 
 
 @dataclass(slots=True)
@@ -342,6 +344,9 @@ def _stream(model: str, reply: TextReply | ToolCallsReply, usage: dict[str, int]
         yield chunk({"reasoning_content": reply.reasoning})
     for piece in _pieces(reply.text or ""):
         yield chunk({"content": piece})
+    if isinstance(reply, TextReply) and reply.stream_error:  # a provider failing mid-stream
+        yield sse({"error": {"message": reply.stream_error, "type": "server_error", "code": None}})
+        return
     if isinstance(reply, ToolCallsReply):
         for index, call in enumerate(reply.calls):
             opening = {"index": index, "id": call.id, "type": "function"}
