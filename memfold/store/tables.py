@@ -209,6 +209,39 @@ runs = Table(
     Index("ix_runs_status", "status"),
 )
 
+# --- API keys: a key belongs to an organization; only its hash is stored ----------------------
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("key_hash", String, nullable=False, unique=True),
+    Column("key_prefix", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# --- block history: every saved version of a block (audit, rollback) -------------------------
+
+block_history = Table(
+    "block_history",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("block_id", String, ForeignKey("blocks.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("label", String, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("limit", Integer, nullable=False),
+    Column("description", Text),
+    Column("actor_type", String),
+    Column("actor_id", String),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("block_id", "version", name="uq_block_history_block_version"),
+)
+
 # --- MCP servers: tools served by other processes over the Model Context Protocol -------------
 
 mcp_servers = Table(
