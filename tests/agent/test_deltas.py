@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memfold.agent.deltas import PartialObject, StepDeltas
+from memfold.agent.deltas import StepDeltas
+from memfold.agent.partial_json import PartialObject
 from memfold.agent.stream import DeltaEvent
 from memfold.llm.base import ModelDelta, ModelResponse, ToolCall
 from memfold.llm.scripted import stream_pieces, tool_call
