@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sqlite3
@@ -43,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from bench._report import ROOT, report
 from memfold import __version__
 from memfold.agent import lifecycle
 from memfold.agent.loop import AgentLoop
@@ -55,9 +55,6 @@ from memfold.schemas.messages import MessageCreate
 from memfold.server.app import create_app, open_database
 from memfold.store.engine import Database
 from memfold.store.orgs import DEFAULT_ORG_ID
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
 
 Turn = Callable[[], Awaitable[None]]
 """Runs one turn of the current agent and checks it ended as expected."""
@@ -367,25 +364,18 @@ def main(argv: list[str] | None = None) -> int:
         [f"--turns {args.turns}", f"--warmup {args.warmup}", f"--turns-per-agent {args.turns_per_agent}"]
     )
 
-    print(f"## Step overhead ({now:%Y-%m-%d %H:%M} UTC, {elapsed:.1f} s)\n")
-    print(markdown_table(results))
-    print()
-    for key, value in machine.items():
-        print(f"- {key}: {value}")
-    if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        out = RESULTS_DIR / f"step_overhead-{now:%Y%m%dT%H%M%SZ}.json"
-        payload = {
-            "benchmark": "step_overhead",
-            "date": now.isoformat(timespec="seconds"),
-            "command": command,
-            "settings": vars(args),
-            "elapsed_s": round(elapsed, 2),
-            "machine": machine,
-            "results": [asdict(r) for r in results],
-        }
-        out.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    report(
+        "step_overhead",
+        "Step overhead",
+        table=markdown_table(results),
+        machine=machine,
+        command=command,
+        settings=vars(args),
+        elapsed=elapsed,
+        results=[asdict(r) for r in results],
+        now=now,
+        save=not args.no_save,
+    )
     return 0
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.step_overhead import RESULTS_DIR, ROOT, BackgroundLoad, agent_request, expect, machine_info
+from bench._report import report
+from bench.step_overhead import BackgroundLoad, agent_request, expect, machine_info
 from memfold.agent import lifecycle
 from memfold.agent.loop import AgentLoop
 from memfold.agent.stream import TurnStream
@@ -194,25 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         f"python -m bench.stream_overhead --turns {args.turns} --warmup {args.warmup} "
         f"--turns-per-agent {args.turns_per_agent}"
     )
-    print(f"## Token streaming overhead ({now:%Y-%m-%d %H:%M} UTC, {elapsed:.1f} s)\n")
-    print(markdown_table(results))
-    print()
-    for key, value in machine.items():
-        print(f"- {key}: {value}")
-    if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        out = RESULTS_DIR / f"stream_overhead-{now:%Y%m%dT%H%M%SZ}.json"
-        payload = {
-            "benchmark": "stream_overhead",
-            "date": now.isoformat(timespec="seconds"),
-            "command": command,
-            "settings": vars(args),
-            "elapsed_s": round(elapsed, 2),
-            "machine": machine,
-            "results": [asdict(r) for r in results],
-        }
-        out.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    report(
+        "stream_overhead",
+        "Token streaming overhead",
+        table=markdown_table(results),
+        machine=machine,
+        command=command,
+        settings=vars(args),
+        elapsed=elapsed,
+        results=[asdict(r) for r in results],
+        now=now,
+        save=not args.no_save,
+    )
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -95,7 +95,7 @@ class AgentLoop:
         self,
         org_id: str,
         agent_id: str,
-        inputs: list[MessageCreate | ApprovalCreate],
+        inputs: Sequence[MessageCreate | ApprovalCreate],
         *,
         max_steps: int | None = None,
         stream: TurnStream | None = None,
@@ -126,7 +126,7 @@ class AgentLoop:
     async def _turn(
         self,
         session: AgentSession,
-        inputs: list[MessageCreate | ApprovalCreate],
+        inputs: Sequence[MessageCreate | ApprovalCreate],
         max_steps: int,
         stream: TurnStream | None,
         run_id: str | None,
