@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.step_overhead import RESULTS_DIR, BackgroundLoad, machine_info
+from bench._report import RESULTS_DIR
+from bench.step_overhead import BackgroundLoad, machine_info
 from memfold.config import Settings
 from memfold.llm.providers import ModelRegistry
 from memfold.memory.archival import ArchivalStore, PassageInput

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.step_overhead import RESULTS_DIR, machine_info
+from bench._report import RESULTS_DIR
+from bench.step_overhead import machine_info
 from memfold.config import Settings
 from memfold.store.mcp_servers import McpServerRecord
 from memfold.tools.mcp import McpClients

@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.step_overhead import RESULTS_DIR, machine_info
+from bench._report import RESULTS_DIR
+from bench.step_overhead import machine_info
 from memfold.agent import lifecycle
 from memfold.config import Settings
 from memfold.errors import ProviderError

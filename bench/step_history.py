@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bench.step_overhead import RESULTS_DIR, ROOT, machine_info
+from bench._report import RESULTS_DIR, ROOT
+from bench.step_overhead import machine_info
 from memfold.agent import lifecycle
 from memfold.agent.loop import AgentLoop
 from memfold.agent.session import load_session
