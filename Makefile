@@ -16,14 +16,14 @@ serve: $(STAMP)
 	$(BIN)/memfold serve
 
 test: $(STAMP)
-	$(BIN)/ruff check memfold tests bench
-	$(BIN)/ruff format --check memfold tests bench
+	$(BIN)/ruff check memfold tests bench examples
+	$(BIN)/ruff format --check memfold tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check memfold tests bench
-	$(BIN)/ruff format --check memfold tests bench
+	$(BIN)/ruff check memfold tests bench examples
+	$(BIN)/ruff format --check memfold tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

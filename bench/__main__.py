@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from bench import (
     archival_search,
+    block_commit,
+    ingest,
     mcp_sessions,
     recall_quality,
     run_queue,
@@ -24,6 +26,8 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "token_estimate": token_estimate.main,
     "archival_search": archival_search.main,
     "recall_quality": recall_quality.main,
+    "block_commit": block_commit.main,
+    "ingest": ingest.main,
     "run_queue": run_queue.main,
     "mcp_sessions": mcp_sessions.main,
     "sandbox_overhead": sandbox_overhead.main,

@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     """A running run's lease; a process renews it while it works. When a process dies, its runs are
     picked up by another (or the restarted) process once their leases lapse."""
 
+    multi_agent_max_depth: int = Field(default=3, ge=1)
+    """Nested synchronous agent-to-agent sends allowed in one chain (A waits for B waits for C is 2);
+    a deeper send is answered with a tool error."""
+
+    multi_agent_max_fanout: int = Field(default=20, ge=1)
+    """Agents one `send_message_to_agents_matching_tags` call may message; more matching is a tool error."""
+
+    multi_agent_max_hops: int = Field(default=10, ge=1)
+    """Messages queued from agent to agent in a row (`send_message_to_agent_async`, each run started by
+    the one before) before the next is refused with a tool error: ends endless ping-pong."""
+
+    multi_agent_reply_timeout: float = Field(default=300.0, gt=0)
+    """Seconds a sender waits for another agent's reply before its tool call fails with a timeout."""
+
     mcp_connect_timeout: float = Field(default=30.0, gt=0)
     """Seconds to start or reach an MCP server and finish the MCP handshake."""
 
@@ -105,6 +119,16 @@ class Settings(BaseSettings):
 
     sandbox_pip_timeout_seconds: float = Field(default=300.0, gt=0)
     """Seconds installing one set of pip requirements may take."""
+
+    api_keys: str | None = None
+    """Comma-separated API keys, each `org_name:key` (the key belongs to that organization, created on
+    demand) or a bare `key` (the default organization). With any key configured, here or by
+    `memfold keys create`, every request but `/v1/health` needs `Authorization: Bearer <key>`;
+    without, the server is open."""
+
+    allow_open: bool = False
+    """Let `memfold serve` bind a non-loopback address although no API key is configured (anyone who can
+    reach it gets the default organization)."""
 
     log_level: str = "info"
     """Log level of the server."""

@@ -5,6 +5,7 @@ MemfoldError
 │   ├── BadRequestError       400  malformed or contradictory input
 │   ├── InvalidValueError     422  a value breaks a rule (e.g. longer than a block's limit)
 │   │   └── ContextWindowTooSmallError  the fixed part of a request (system, memory, tools) cannot fit
+│   ├── UnauthorizedError     401  no valid API key, on a server that requires one
 │   ├── NotFoundError         404  unknown id or name
 │   └── ConflictError         409  state forbids it now (duplicate, pending approval, ...)
 ├── ConfigurationError        a setting or credential is missing; names the variable and the fix
@@ -50,6 +51,11 @@ class ContextWindowTooSmallError(InvalidValueError):
     """The system prompt, memory blocks and tool schemas alone leave no room in the agent's window."""
 
     code = "context_window_too_small"
+
+
+class UnauthorizedError(UserError):
+    status_code = 401
+    code = "unauthorized"
 
 
 class NotFoundError(UserError):

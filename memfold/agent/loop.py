@@ -263,6 +263,7 @@ class AgentLoop:
             recall=RecallMemory(self.external.recall, session.agent),
             env=session.agent.tool_exec_environment_variables or {},
             runtime=self.runtime,
+            org_id=session.org_id,
         )
 
     def _deltas(self, stream: TurnStream | None, step: Step, unshown: list[Message]) -> StepDeltas | None:

@@ -71,10 +71,11 @@ class AgentSession:
             message_rows.insert_messages(conn, self.org_id, messages)
             for write in staged:
                 write(conn)
-            edited = sorted(self.memory.edited)
-            for label in edited:
-                block = self.memory.get(label)
-                block_rows.update_block(conn, self.org_id, block.id, {"value": block.value})
+            edited = bool(self.memory.edited)
+            # Re-applied to any version another agent or the API saved meanwhile; then the blocks
+            # others changed are reloaded, so the next step's prompt shows them.
+            self.memory.save(conn, self.org_id, self.agent.id)
+            self.memory.refresh(conn, self.agent.id)
             values: dict[str, object] = {"message_ids": message_ids}
             if edited:
                 values["memory_edited_at"] = now
@@ -127,7 +128,6 @@ class AgentSession:
                     .values(status=status, stop_reason=final.stop_reason, completed_at=now)
                 )
         self.agent.message_ids = message_ids
-        self.memory.edited.clear()
         self.in_context.extend(in_context)
 
     def finish_run(self, result: TurnResult, status: str, error: str | None, started: float) -> None:
@@ -154,7 +154,8 @@ class AgentSession:
 def load_session(db: Database, org_id: str, agent_id: str, cache: MessageCache) -> AgentSession:
     with db.read() as conn:
         agent = agent_rows.get_agent(conn, org_id, agent_id)
-        blocks = block_rows.blocks_of_agents(conn, [agent_id])[agent_id]
+        blocks = block_rows.versioned_blocks_of_agent(conn, agent_id)
         tools = tool_rows.tools_of_agents(conn, [agent_id])[agent_id]
         in_context = cache.get_many(conn, agent.message_ids)
-    return AgentSession(db, org_id, agent, CoreMemory(blocks), tools, in_context)
+    memory = CoreMemory([b for b, _ in blocks], {b.id: v for b, v in blocks})
+    return AgentSession(db, org_id, agent, memory, tools, in_context)

@@ -16,6 +16,8 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
+from memfold.cli._client import client_headers
+
 DEFAULT_URL = "http://127.0.0.1:8283"
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
 """An import embeds every archival passage of the file before it answers."""
@@ -42,7 +44,7 @@ def _detail(response: httpx.Response) -> str:
 
 def _request(url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
-        with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT) as http:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT, headers=client_headers()) as http:
             response = http.request(method, path, **kwargs)
     except httpx.TransportError as e:
         _fail(f"cannot reach memfold at {url} ({e}); is `memfold serve` running?")

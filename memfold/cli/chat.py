@@ -20,6 +20,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from memfold.cli._client import client_headers
+
 DEFAULT_URL = "http://127.0.0.1:8283"
 TIMEOUT = httpx.Timeout(30.0)
 TURN_TIMEOUT = httpx.Timeout(30.0, read=None)
@@ -65,7 +67,9 @@ class ChatClient:
     """The few REST calls the chat needs. `transport` is for tests."""
 
     def __init__(self, url: str, *, stream: bool = True, transport: httpx.BaseTransport | None = None):
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=TIMEOUT, transport=transport)
+        self.http = httpx.Client(
+            base_url=url.rstrip("/"), timeout=TIMEOUT, transport=transport, headers=client_headers()
+        )
         self.streaming = stream
         """False once the server turned out to have no streaming route (or when asked not to stream)."""
 

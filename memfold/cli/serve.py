@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Annotated
 
@@ -10,8 +11,18 @@ import uvicorn
 
 from memfold.config import get_settings
 from memfold.llm.providers import get_registry
+from memfold.server.auth import ApiKeys
 
 log = logging.getLogger("memfold")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(
@@ -19,6 +30,9 @@ def serve(
         str | None, typer.Option(help="Address to bind (default MEMFOLD_HOST or 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default MEMFOLD_PORT or 8283).")] = None,
+    allow_open: Annotated[
+        bool, typer.Option("--allow-open", help="Bind a non-loopback address although no API key exists.")
+    ] = False,
 ) -> None:
     """Start the server."""
     settings = get_settings()
@@ -31,6 +45,19 @@ def serve(
 
     registry = get_registry()
     app = create_app(settings, registry)
+    keys: ApiKeys = app.state.api_keys
+    if keys.configured():
+        log.info("API keys required: every request but /v1/health needs `Authorization: Bearer <key>`")
+    elif not _is_loopback(settings.host) and not (allow_open or settings.allow_open):
+        typer.echo(
+            f"refusing to serve on {settings.host} without API keys: anyone who can reach it could use it. "
+            "Create a key (`memfold keys create --org NAME`, or set MEMFOLD_API_KEYS), "
+            "or pass --allow-open (MEMFOLD_ALLOW_OPEN=1).",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    else:
+        log.warning("running OPEN: no API key is configured, every caller uses the default organization")
     providers = (
         ", ".join(p.name for p in registry.providers) or "none (set OPENAI_API_KEY, OLLAMA_BASE_URL, ...)"
     )

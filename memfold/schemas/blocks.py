@@ -59,6 +59,26 @@ class UpdateBlock(RequestModel):
     metadata: dict[str, Any] | None = None
 
 
+class BlockVersion(ResponseModel):
+    """One saved version of a block (`GET /v1/blocks/{id}/history`), with who made it: `actor_type`
+    is "user" (through the API) or "agent" (an agent's step; `actor_id` is the agent's id)."""
+
+    id: str
+    block_id: str
+    version: int
+    label: str
+    value: str
+    limit: int
+    description: str | None = None
+    actor_type: str | None = None
+    actor_id: str | None = None
+    created_at: datetime
+
+
+class RollbackBlock(RequestModel):
+    version: int = Field(ge=1, description="The saved version whose value, limit and description to restore.")
+
+
 def check_fits(value: str, limit: int) -> None:
     """Raise ValueError (a 422 at the API) when `value` is longer than `limit` characters."""
     if len(value) > limit:

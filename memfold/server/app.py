@@ -12,9 +12,12 @@ from memfold import __version__
 from memfold.agent.lifecycle import register_builtin_tools
 from memfold.agent.loop import AgentLoop
 from memfold.config import Settings, get_settings
+from memfold.folders.ingest import FileIngestion, recover_files
 from memfold.llm.providers import ModelRegistry, get_registry
 from memfold.memory.external import ExternalMemory
+from memfold.runs.messaging import RunMessenger
 from memfold.runs.workers import RunWorkers
+from memfold.server.auth import ApiKeyMiddleware, ApiKeys
 from memfold.server.deps import ServerContext
 from memfold.server.errors import install_error_handlers
 from memfold.server.routers import (
@@ -24,6 +27,7 @@ from memfold.server.routers import (
     archives,
     blocks,
     context_window,
+    folders,
     health,
     mcp_servers,
     messages,
@@ -35,7 +39,7 @@ from memfold.server.routers import (
 )
 from memfold.store import migrate
 from memfold.store.engine import Database
-from memfold.store.orgs import DEFAULT_ORG_ID, ensure_defaults
+from memfold.store.orgs import ensure_defaults, org_names
 from memfold.tools.runtime import ToolRuntime
 
 log = logging.getLogger("memfold.server")
@@ -50,7 +54,8 @@ def open_database(settings: Settings) -> Database:
     migrate.upgrade(db)
     with db.write() as conn:
         ensure_defaults(conn)
-        register_builtin_tools(conn, DEFAULT_ORG_ID)
+        for org_id in org_names(conn):  # every organization gets the current built-in tools
+            register_builtin_tools(conn, org_id)
     return db
 
 
@@ -69,13 +74,17 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lease_seconds=settings.run_lease_seconds,
         poll_seconds=RUN_POLL_SECONDS,
     )
+    runtime.messaging = RunMessenger(db, loop, workers)  # agents messaging agents (multi-agent tools)
     context = ServerContext(settings=settings, db=db, models=registry, loop=loop, workers=workers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # One process owns a SQLite database, so whatever ran when it last stopped is resumed now.
         workers.start(recover=db.engine.dialect.name == "sqlite")
+        if db.engine.dialect.name == "sqlite":
+            recover_files(db, external.archival)  # uploads cut short when it stopped end in error
         yield
+        await file_ingestion.close()
         await workers.stop()
         await runtime.close()
         external.close()
@@ -89,6 +98,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         redirect_slashes=True,
     )
     app.state.memfold = context
+    app.state.file_ingestion = file_ingestion = FileIngestion(db, external.archival)
+    app.state.api_keys = api_keys = ApiKeys.from_settings(settings, db)
+    app.add_middleware(ApiKeyMiddleware, keys=api_keys)
     install_error_handlers(app)
     for module in (
         health,
@@ -105,6 +117,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         steps,
         tool_rules,
         mcp_servers,
+        folders,
     ):
         app.include_router(module.router)
     return app

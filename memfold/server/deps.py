@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 
 from memfold.agent.loop import AgentLoop
 from memfold.config import Settings
+from memfold.errors import UnauthorizedError
 from memfold.llm.providers import ModelRegistry
 from memfold.runs.workers import RunWorkers
 from memfold.store.engine import Database
-from memfold.store.orgs import DEFAULT_ORG_ID
 
 
 @dataclass
@@ -29,8 +29,12 @@ def _context(request: Request) -> ServerContext:
     return ctx
 
 
-def _org(_: Request) -> str:
-    return DEFAULT_ORG_ID
+def _org(request: Request) -> str:
+    """The caller's organization, as `ApiKeyMiddleware` (memfold/server/auth.py) established it."""
+    org_id = getattr(request.state, "org_id", None)
+    if not isinstance(org_id, str):  # reached without the middleware: fail closed
+        raise UnauthorizedError("this request carries no organization")
+    return org_id
 
 
 Context = Annotated[ServerContext, Depends(_context)]

@@ -105,9 +105,12 @@ def get_server(conn: Connection, org_id: str, server_id: str) -> McpServerRecord
     return _record(row)
 
 
-def find_server(conn: Connection, server_id: str) -> McpServerRecord | None:
-    """The server with this id in any organization (ids are unique): for running its tools."""
-    row = conn.execute(select(t.mcp_servers).where(t.mcp_servers.c.id == server_id)).mappings().first()
+def find_server(conn: Connection, server_id: str, org_id: str | None = None) -> McpServerRecord | None:
+    """The server with this id (in `org_id`, when given), for running its tools."""
+    query = select(t.mcp_servers).where(t.mcp_servers.c.id == server_id)
+    if org_id is not None:
+        query = query.where(t.mcp_servers.c.organization_id == org_id)
+    row = conn.execute(query).mappings().first()
     return None if row is None else _record(row)
 
 

@@ -353,3 +353,46 @@ message_search = Table(
     Index("ix_message_search_agent_created", "agent_id", "created_at"),
     Index("ix_message_search_agent_handle", "agent_id", "embedding_handle"),
 )
+
+# --- folders of files (memfold.folders): each folder owns an archive that holds its chunks ------
+# A file's chunks are passages of the folder's archive tagged `file:<file id>`.
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("archive_id", String, ForeignKey("archives.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String, nullable=False),
+    Column("description", Text),
+    Column("instructions", Text),
+    Column("metadata", JSON),
+    Column("chunk_size", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organization_id", "name", name="uq_folders_org_name"),
+    Index("ix_folders_org_created", "organization_id", "created_at"),
+)
+
+folder_files = Table(
+    "folder_files",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("folder_id", String, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("file_name", String, nullable=False),
+    Column("original_file_name", String, nullable=False),
+    Column("file_type", String),
+    Column("file_size", Integer, nullable=False),
+    Column("content_hash", String, nullable=False),
+    Column("processing_status", String, nullable=False),
+    Column("error_message", Text),
+    Column("total_chunks", Integer),
+    Column("chunks_embedded", Integer),
+    Column("content", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_folder_files_folder_name", "folder_id", "file_name"),
+    Index("ix_folder_files_folder_created", "folder_id", "created_at"),
+    Index("ix_folder_files_status", "processing_status"),
+)

@@ -1,4 +1,5 @@
-"""The built-in tools. They run in the server process and act on the step's `ToolContext`.
+"""The built-in tools. They run in the server process and act on the step's `ToolContext`
+(`memfold/tools/context.py`; the agent-to-agent tools live in `multi_agent.py`).
 
 Each is an ordinary Python function whose schema comes from its signature and docstring
 through the same generator as a user's tool; `agent_state` is injected by the executor and
@@ -10,49 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from memfold.errors import ToolError
-from memfold.memory.archival import ArchivalMemory
-from memfold.memory.core import CoreMemory
-from memfold.memory.recall import RecallMemory
 from memfold.memory.search import parse_bound, timestamp, zone
 from memfold.schemas.tools import ToolType
-
-if TYPE_CHECKING:
-    from memfold.tools.runtime import ToolRuntime
+from memfold.tools.context import ToolContext as ToolContext  # (re-exported: its old home)
+from memfold.tools.multi_agent import (
+    send_message_to_agent_and_wait_for_reply,
+    send_message_to_agent_async,
+    send_message_to_agents_matching_tags,
+)
 
 DEFAULT_SEARCH_RESULTS = 5
 MAX_SEARCH_RESULTS = 100
-
-
-class ToolContext:
-    """What a built-in tool may touch during one step (checked by identity, never copied).
-
-    `archival` and `recall` are the agent's external memory; None where a step has none
-    (the tools that need them then answer with an error the model can read). `env` holds the
-    environment variables configured for the agent's tools; `runtime` runs non-built-in tools."""
-
-    __slots__ = ("agent_id", "archival", "env", "extras", "memory", "recall", "runtime")
-
-    def __init__(
-        self,
-        agent_id: str,
-        memory: CoreMemory,
-        extras: dict[str, Any] | None = None,
-        *,
-        archival: ArchivalMemory | None = None,
-        recall: RecallMemory | None = None,
-        env: dict[str, str] | None = None,
-        runtime: ToolRuntime | None = None,
-    ) -> None:
-        self.agent_id = agent_id
-        self.memory = memory
-        self.extras = extras or {}
-        self.archival = archival
-        self.recall = recall
-        self.env = env or {}
-        self.runtime = runtime
 
 
 def send_message(agent_state: ToolContext, message: str) -> str:
@@ -257,6 +229,9 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
         BuiltinTool(conversation_search, "letta_core"),
         BuiltinTool(archival_memory_insert, "letta_core"),
         BuiltinTool(archival_memory_search, "letta_core"),
+        BuiltinTool(send_message_to_agent_async, "letta_multi_agent_core"),
+        BuiltinTool(send_message_to_agent_and_wait_for_reply, "letta_multi_agent_core"),
+        BuiltinTool(send_message_to_agents_matching_tags, "letta_multi_agent_core"),
     )
 }
 

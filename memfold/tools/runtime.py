@@ -6,9 +6,14 @@ sessions); the agent loop hands it to every step through the `ToolContext`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from memfold.config import Settings
 from memfold.tools.mcp import McpClients
 from memfold.tools.sandbox import ToolSandbox
+
+if TYPE_CHECKING:
+    from memfold.tools.multi_agent import AgentMessenger
 
 
 class ToolRuntime:
@@ -17,6 +22,8 @@ class ToolRuntime:
         self.mcp = McpClients(settings)
         self.sandbox = ToolSandbox(settings)
         """Runs custom (Python source) tools; `sandbox.describe()` says what isolation is active."""
+        self.messaging: AgentMessenger | None = None
+        """Delivers agent-to-agent messages (the multi-agent tools); wired by the server app."""
 
     async def close(self) -> None:
         """Stop worker processes and close client sessions."""

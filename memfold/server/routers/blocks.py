@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Connection
 
 from memfold.agent import lifecycle
-from memfold.errors import InvalidValueError, NotFoundError
+from memfold.errors import NotFoundError
 from memfold.ids import new_id
 from memfold.schemas.agents import AgentState
-from memfold.schemas.blocks import Block, CreateBlock, UpdateBlock, check_fits
+from memfold.schemas.blocks import Block, BlockVersion, CreateBlock, RollbackBlock, UpdateBlock
 from memfold.server.deps import Context, OrgId
 from memfold.store import agents as agent_rows
 from memfold.store import blocks as block_rows
@@ -25,11 +25,7 @@ def _apply_update(conn: Connection, org: str, block: Block, body: UpdateBlock) -
     for key in ("label", "value", "limit", "read_only", "is_template"):
         if key in values and values[key] is None:
             del values[key]
-    try:
-        check_fits(values.get("value", block.value), values.get("limit", block.limit))
-    except ValueError as e:
-        raise InvalidValueError(str(e)) from e
-    return block_rows.update_block(conn, org, block.id, values)
+    return block_rows.update_block(conn, org, block.id, values)  # checks the value fits the limit
 
 
 @router.post("/v1/blocks/", response_model=Block)
@@ -72,6 +68,30 @@ def retrieve_block(block_id: str, ctx: Context, org: OrgId) -> Block:
 def modify_block(block_id: str, body: UpdateBlock, ctx: Context, org: OrgId) -> Block:
     with ctx.db.write() as conn:
         return _apply_update(conn, org, block_rows.get_block(conn, org, block_id), body)
+
+
+@router.get("/v1/blocks/{block_id}/history", response_model=list[BlockVersion])
+def list_block_history(
+    block_id: str,
+    ctx: Context,
+    org: OrgId,
+    before: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = 50,
+    order: Order = "desc",
+) -> list[BlockVersion]:
+    """The block's saved versions, newest first: each with its value, limit, description and actor."""
+    with ctx.db.read() as conn:
+        return block_rows.list_history(
+            conn, org, block_id, before=before, after=after, limit=limit, order=order
+        )
+
+
+@router.post("/v1/blocks/{block_id}/rollback", response_model=Block)
+def rollback_block(block_id: str, body: RollbackBlock, ctx: Context, org: OrgId) -> Block:
+    """Restore the value, limit and description of a saved version; the restore is a new version."""
+    with ctx.db.write() as conn:
+        return block_rows.rollback_block(conn, org, block_id, body.version)
 
 
 @router.delete("/v1/blocks/{block_id}")

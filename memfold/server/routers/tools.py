@@ -25,7 +25,6 @@ from memfold.schemas.tool_runs import RunToolRequest, ToolExecutionResult
 from memfold.schemas.tools import CreateTool, Tool, ToolSearchRequest, ToolSearchResult, UpdateTool
 from memfold.server.deps import Context, OrgId
 from memfold.store import agents as agent_rows
-from memfold.store import blocks as block_rows
 from memfold.store import tools as tool_rows
 from memfold.store.paging import Order
 from memfold.tools.definitions import check_changeable, created_tool_values, updated_tool_values
@@ -193,9 +192,7 @@ def _save_and_read(session: AgentSession) -> AgentState:
     with session.db.write() if staged or edited else session.db.read() as conn:
         for write in staged:
             write(conn)
-        for label in edited:
-            block = session.memory.get(label)
-            block_rows.update_block(conn, session.org_id, block.id, {"value": block.value})
+        session.memory.save(conn, session.org_id, session.agent.id)  # re-applied to newer versions
         if edited:
             agent_rows.update_agent(conn, session.agent.id, {"memory_edited_at": utcnow()})
         state = lifecycle.agent_state(conn, session.org_id, session.agent.id)

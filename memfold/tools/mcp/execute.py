@@ -23,7 +23,9 @@ async def call_mcp_tool(tool: Tool, arguments: dict[str, Any], ctx: ToolContext)
     if ctx.runtime is None:
         return False, "Error: MCP tools cannot run in this process"
     try:
-        result = await ctx.runtime.mcp.call_tool_of(ref["server_id"], ref["tool_name"], arguments)
+        result = await ctx.runtime.mcp.call_tool_of(
+            ref["server_id"], ref["tool_name"], arguments, org_id=ctx.org_id
+        )
     except McpServerError as e:
         return False, f"Error: {e.message}"
     return result.ok, result.text

@@ -132,8 +132,11 @@ class McpClients:
     async def call_tool(self, server: McpServerRecord, tool: str, arguments: dict[str, Any]) -> McpCallResult:
         return await self._on_loop(self._call_tool(server, tool, arguments))
 
-    async def call_tool_of(self, server_id: str, tool: str, arguments: dict[str, Any]) -> McpCallResult:
-        """Call a tool of the server with this id, reading its current settings from the database."""
+    async def call_tool_of(
+        self, server_id: str, tool: str, arguments: dict[str, Any], *, org_id: str | None = None
+    ) -> McpCallResult:
+        """Call a tool of the server with this id (of `org_id`, when given: the calling agent's
+        organization), reading its current settings from the database."""
         db = self._db
         if db is None:
             raise McpServerError(
@@ -142,7 +145,7 @@ class McpClients:
 
         def load() -> McpServerRecord | None:
             with db.read() as conn:
-                return find_server(conn, server_id)
+                return find_server(conn, server_id, org_id)
 
         server = await asyncio.to_thread(load)
         if server is None:

@@ -37,6 +37,14 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("block_id", "version", name="uq_block_history_block_version"),
     )
+    # Every existing block's current content becomes its first recorded version (actor unknown), so
+    # it can be rolled back to after its next change.
+    op.execute(
+        'INSERT INTO block_history (id, organization_id, block_id, version, label, value, "limit", '
+        "description, actor_type, actor_id, created_at) "
+        "SELECT 'blockversion-' || id || '-' || version, organization_id, id, version, label, value, "
+        '"limit", description, NULL, NULL, updated_at FROM blocks'
+    )
 
 
 def downgrade() -> None:
