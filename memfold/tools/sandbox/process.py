@@ -159,6 +159,12 @@ class WorkerProcess:
                 fds["site"] = os.open(site, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 config["site"] = f"/proc/self/fd/{fds['site']}/site-packages"
                 passed.append(fds["site"])
+            if config.get("pip_path"):
+                # Handed over as a descriptor too: the server's own packages may sit under /tmp, which
+                # bwrap replaces with an empty tmpfs.
+                fds["pip"] = os.open(config["pip_path"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                config["pip_path"] = f"/proc/self/fd/{fds['pip']}"
+                passed.append(fds["pip"])
             if site is not None or config.get("mode") == "pip":
                 flags.append("-S")  # only the package directory, not the interpreter's site-packages
             inner, source_fds = worker_command(isolation.python, flags, config)
