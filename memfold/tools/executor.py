@@ -41,7 +41,6 @@ class ToolResult:
     content: str
     arguments: dict[str, Any] = field(default_factory=dict)
     heartbeat: bool = False
-    thinking: str | None = None
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
 
@@ -69,10 +68,9 @@ async def execute(call: ToolCall, tools: dict[str, Tool], ctx: ToolContext) -> T
     except ToolError as e:
         return ToolResult(ok=False, content=f"Error: {e.message}")
     heartbeat = bool(arguments.pop(HEARTBEAT_PARAM, False))
-    thinking = arguments.pop(THINKING_PARAM, None)
-    thinking = thinking if isinstance(thinking, str) else None
+    arguments.pop(THINKING_PARAM, None)  # the step's reasoning (agent/act.py), not the tool's business
     result = await _run(call.name, arguments, tools, ctx)
-    result.arguments, result.heartbeat, result.thinking = arguments, heartbeat, thinking
+    result.arguments, result.heartbeat = arguments, heartbeat
     return result
 
 
