@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._report import RESULTS_DIR
+from bench._report import save_result
 from bench.step_overhead import BackgroundLoad, machine_info
 from memfold.config import Settings
 from memfold.llm.providers import ModelRegistry
@@ -235,11 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(latencies))
     print(json.dumps({k: v for k, v in notes.items() if k != "machine"}))
     if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = RESULTS_DIR / f"archival_search-{stamp}.json"
-        path.write_text(json.dumps({"results": [asdict(x) for x in latencies], **notes}, indent=2))
-        print(f"wrote {path}")
+        save_result("archival_search", {"results": [asdict(x) for x in latencies], **notes})
     return 0
 
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._report import RESULTS_DIR
+from bench._report import save_result
 from bench.step_overhead import machine_info
 from memfold.config import Settings
 from memfold.store.mcp_servers import McpServerRecord
@@ -108,11 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{transport:<16} {r['first_call_ms']:>9.1f}ms {r['kept_session']['p50_ms']:>7.2f}ms "
             f"{r['kept_session']['p95_ms']:>7.2f}ms {r['session_per_call']['p50_ms']:>11.1f}ms"
         )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"mcp_sessions-{stamp}.json"
-    out.write_text(json.dumps({"machine": machine_info(), "args": vars(args), "results": results}, indent=2))
-    print(f"\nresults: {out}")
+    save_result("mcp_sessions", {"machine": machine_info(), "args": vars(args), "results": results})
     return 0
 
 

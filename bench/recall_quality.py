@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._report import RESULTS_DIR
+from bench._report import save_result
 from bench.step_overhead import machine_info
 from memfold.agent import lifecycle
 from memfold.config import Settings
@@ -327,11 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(results))
     print(json.dumps({k: v for k, v in notes.items() if k != "machine"}))
     if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = RESULTS_DIR / f"recall_quality-{stamp}.json"
-        path.write_text(json.dumps({"results": [asdict(r) for r in results], **notes}, indent=2))
-        print(f"wrote {path}")
+        save_result("recall_quality", {"results": [asdict(r) for r in results], **notes})
     return 0
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bench._report import RESULTS_DIR, ROOT
+from bench._report import save_result
 from bench.step_overhead import machine_info
 from memfold.agent import lifecycle
 from memfold.agent.loop import AgentLoop
@@ -287,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {key}: {value}")
     short, long = results
     if not args.no_save:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        out = RESULTS_DIR / f"step_history-{now:%Y%m%dT%H%M%SZ}.json"
         payload = {
             "benchmark": "step_history",
             "date": now.isoformat(timespec="seconds"),
@@ -300,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_p50": round(long.p50_ms / short.p50_ms, 3),
             "ratio_p95": round(long.p95_ms / short.p95_ms, 3),
         }
-        out.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        save_result("step_history", payload, now)
     return 0
 
 
