@@ -56,14 +56,15 @@ class TurnTools:
     ) -> TurnTools:
         """`continuing`: the turn goes on from stored history (an approval answer, a resumed run), so
         the rules see the calls made since the last user message; a new message starts afresh."""
-        client = {t.name: t for t in client_tools or () if t.name not in {x.name for x in session.tools}}
+        attached = {t.name: t for t in session.tools}
+        client = {t.name: t for t in client_tools or () if t.name not in attached}
         client_specs = [
             ToolSpec(t.name, t.description or "", t.parameters or {"type": "object", "properties": {}})
             for t in client.values()
         ]
         history = _calls_this_turn(session) if continuing else []
         solver = ToolRulesSolver.from_history(load_rules(session.agent.tool_rules), history)
-        return cls({t.name: t for t in session.tools}, client, solver, [*specs, *client_specs])
+        return cls(attached, client, solver, [*specs, *client_specs])
 
     @property
     def names(self) -> list[str]:
