@@ -17,6 +17,8 @@ from memfold.llm.providers import ModelRegistry
 from memfold.llm.scripted import ScriptedModel
 from memfold.server.app import create_app
 from tests.fakes.fixtures import fake_anthropic, fake_openai, openai_env  # noqa: F401
+from tests.postgres import TestPostgres
+from tests.postgres import start as start_postgres
 
 SCRIPTED = "scripted/test"
 _real_connect = socket.socket.connect
@@ -73,3 +75,21 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=transport, base_url="http://memfold.test") as c,
     ):
         yield c
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPostgres]:
+    """A PostgreSQL server with pgvector for the whole session (see tests/postgres.py)."""
+    server, handle = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.close()
+    if handle is not None:
+        handle.cleanup()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def postgres_url(postgres: TestPostgres) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    url = postgres.new_database()
+    yield url
+    postgres.drop_database(url)
