@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,9 +44,51 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
 
 
+BACKENDS = tuple(os.environ.get("MEMFOLD_TEST_BACKENDS", "sqlite,postgresql").split(","))
+"""Databases the suites below run on (each of their tests once per backend, id `[sqlite]` etc.)."""
+BOTH_BACKENDS_DIRS = ("store", "api", "memory", "folders", "runs")
+"""Test directories (under tests/) whose tests using `settings` run on every backend."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: run only on SQLite even in a suite run on every backend")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames or len(BACKENDS) < 2:
+        return
+    for marker in metafunc.definition.iter_markers():
+        if marker.name == "sqlite_only" or (
+            marker.name == "parametrize" and "backend" in str(marker.args[0])
+        ):
+            return  # pinned to one backend
+    relative = metafunc.definition.path.relative_to(Path(__file__).parent)
+    if relative.parts and relative.parts[0] in BOTH_BACKENDS_DIRS:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", default_model=SCRIPTED)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database of this test: "sqlite" (the default) or "postgresql"."""
+    return str(getattr(request, "param", BACKENDS[0]))
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str | None]:
+    """`MEMFOLD_DATABASE_URL` of this test: None (SQLite in the data directory), or a fresh
+    PostgreSQL database already migrated to head."""
+    if backend != "postgresql":
+        yield None
+        return
+    server: TestPostgres = request.getfixturevalue("postgres")
+    url = server.migrated_database()
+    yield url
+    server.release_database(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(home=tmp_path / "home", default_model=SCRIPTED, database_url=database_url)
 
 
 @pytest.fixture
@@ -78,13 +123,16 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPostgres]:
+def postgres() -> Iterator[TestPostgres]:
     """A PostgreSQL server with pgvector for the whole session (see tests/postgres.py)."""
-    server, handle = start_postgres(tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's base temp dir: another pytest session on the machine prunes old ones.
+    base = Path(tempfile.mkdtemp(prefix="memfold-pg-"))
+    server, handle = start_postgres(base)
     yield server
     server.close()
     if handle is not None:
         handle.cleanup()  # type: ignore[attr-defined]
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

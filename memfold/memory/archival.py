@@ -12,6 +12,10 @@ Search: the query's words are ranked by BM25 over the passages' text, the query'
 by cosine similarity over the passages' embeddings, and the two rankings are fused with
 reciprocal-rank fusion (memfold.memory.search). Tag and date filters are applied in SQL on
 both sides before any limit, so a selective filter still yields `top_k` matches.
+
+Vectors are searched in process (memfold.memory.vectors, caught up with the database by `seq`)
+on SQLite, and in SQL with pgvector on PostgreSQL (memfold.store.pg_vectors), where several
+processes write and no in-process cache could follow.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from memfold.memory.vectors import VectorCollections, to_bytes
 from memfold.schemas.base import utcnow
 from memfold.store import archives as archive_rows
 from memfold.store import passages as passage_rows
+from memfold.store import pg_vectors
+from memfold.store import tables as t
 from memfold.store.agents import AgentRecord
 from memfold.store.archives import ArchiveRecord
 from memfold.store.engine import Database
@@ -228,11 +234,18 @@ class ArchivalStore:
             weights = [1.0]
             for handle, query in queries.items():
                 hits: list[tuple[int, float]] = []
-                for archive_id in by_handle[handle]:
-                    one = PassageFilter(
-                        [archive_id], where.tags, where.match_all_tags, where.start, where.end
+                if self.db.is_postgres:  # in SQL, over all archives of the handle at once
+                    some = PassageFilter(
+                        by_handle[handle], where.tags, where.match_all_tags, where.start, where.end
                     )
-                    hits.extend(self._nearest(conn, one, handle, query, depth))
+                    conditions = [*some.conditions(), t.passages.c.embedding_handle == handle]
+                    hits = pg_vectors.nearest(conn, t.passages, conditions, query, depth)
+                else:
+                    for archive_id in by_handle[handle]:
+                        one = PassageFilter(
+                            [archive_id], where.tags, where.match_all_tags, where.start, where.end
+                        )
+                        hits.extend(self._nearest(conn, one, handle, query, depth))
                 hits.sort(key=lambda hit: (-hit[1], -hit[0]))
                 rankings.append([seq for seq, _ in hits[:depth]])
                 weights.append(vector_weight(handle))

@@ -1,7 +1,8 @@
 """Recall memory: every message an agent ever exchanged, in context or evicted, searchable.
 
 Search is hybrid, like archival search: BM25 over the messages' text fused (RRF) with cosine
-similarity of their embeddings; role and date filters apply in SQL before any limit.
+similarity of their embeddings; role and date filters apply in SQL before any limit. Vectors
+are searched in process on SQLite and with pgvector in SQL on PostgreSQL.
 
 Indexing is lazy and batched, off the step's critical path: a message gets its searchable
 row (`message_search`: text + embedding with the agent's embedding model) the first time the
@@ -31,7 +32,9 @@ from memfold.memory.archival import nearest, verified_in_chunks
 from memfold.memory.embedding import embedding_handle
 from memfold.memory.search import query_terms, reciprocal_rank_fusion, vector_weight
 from memfold.memory.vectors import VectorCollections, to_bytes
+from memfold.store import pg_vectors
 from memfold.store import recall as recall_rows
+from memfold.store import tables as t
 from memfold.store.agents import AgentRecord
 from memfold.store.engine import Database
 from memfold.store.fulltext import FullText, full_text
@@ -212,7 +215,11 @@ class RecallStore:
                 fused = [(seq, 0.0) for seq in recall_rows.most_recent(conn, where, limit)]
             else:
                 rankings = [recall_rows.text_ranked(conn, self.full_text, query_terms(query), where, depth)]
-                if vector is not None:
+                if vector is not None and self.db.is_postgres:
+                    conditions = [*where.conditions(), t.message_search.c.embedding_handle == handle]
+                    hits = pg_vectors.nearest(conn, t.message_search, conditions, vector, depth)
+                    rankings.append([seq for seq, _ in hits])
+                elif vector is not None:
                     collection = self.vectors.synced(
                         VectorCollections.name("recall", agent_id, handle),
                         lambda after, n: recall_rows.vectors_after(conn, agent_id, handle, after, n),

@@ -3,7 +3,8 @@
 SQLite (the embedded default) gets WAL, foreign keys, and exactly one writer: a write
 transaction takes an in-process lock and starts with `BEGIN IMMEDIATE`, so writers queue
 instead of failing with "database is locked"; reads run concurrently. PostgreSQL gets a
-connection pool and ordinary transactions.
+connection pool and ordinary transactions; `postgresql://` and `postgres://` URLs mean the
+psycopg (3) driver, which comes with `pip install 'memfold[postgres]'`.
 """
 
 from __future__ import annotations
@@ -15,21 +16,56 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
+
+from memfold.errors import ConfigurationError
+
+__all__ = ["Database", "database_url"]
+
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+
+
+def database_url(url: str | URL) -> URL:
+    """`url` parsed, with PostgreSQL URLs given the psycopg driver.
+
+    Raises ConfigurationError for a URL that cannot be parsed, and for a PostgreSQL URL when
+    psycopg is not installed (naming the install command)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise ConfigurationError(f"MEMFOLD_DATABASE_URL is not a database URL: {e}") from e
+    if parsed.drivername in _POSTGRES_SCHEMES:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as e:
+            raise ConfigurationError(
+                "PostgreSQL needs the psycopg driver: pip install 'memfold[postgres]'"
+            ) from e
+    return parsed
 
 
 class Database:
     """Owns the engine. Use `read()` for queries and `write()` for anything that changes rows."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url = make_url(url)
+    def __init__(
+        self, url: str | URL, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+    ) -> None:
+        """`pool_size` and `max_overflow` size PostgreSQL's pool (per process: MEMFOLD_DB_POOL_SIZE)."""
+        self.url = database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.is_postgres = self.url.get_backend_name() == "postgresql"
         self._write_lock = threading.Lock()
         if self.is_sqlite:
-            self.engine = _sqlite_engine(url, echo=echo)
+            self.engine = _sqlite_engine(self.url, echo=echo)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                self.url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+            )
+            if self.is_postgres:
+                event.listen(self.engine, "connect", _on_postgres_connect)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -52,8 +88,16 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
-    parsed = make_url(url)
+def _on_postgres_connect(dbapi_conn: Any, _record: Any) -> None:
+    # pgvector's filtered HNSW search (memfold.store.pg_vectors): keep scanning the graph until
+    # enough rows pass the filter. Set once per connection, not per query (a round trip saved).
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+    dbapi_conn.commit()
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    parsed = url
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

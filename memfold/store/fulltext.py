@@ -10,28 +10,59 @@ Both use the `porter unicode61 remove_diacritics 2` tokenizer, so "weddings" fin
 Ranking is BM25 (`bm25()`, lower is better; returned negated so higher is better). A query is
 a list of words, OR-ed: any word may match, documents with more and rarer words rank first.
 
-A PostgreSQL implementation (tsvector + GIN, `ts_rank_cd`) provides the same `FullText`
-methods; `full_text(dialect)` picks one.
+PostgreSQL uses a generated `tsvector` column with a GIN index per table (migration 0007),
+ranked by idf-weighted `ts_rank` (memfold.store.pg_fulltext). `full_text(dialect)` picks one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, TableClause, column, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    TableClause,
+    column,
+    literal_column,
+    select,
+    table,
+    text,
+)
 
 from memfold.errors import ConfigurationError
 from memfold.store import tables as t
+from memfold.store.pg_fulltext import PostgresFullText, is_postgres_search_object
+from memfold.store.pg_vectors import ensure_indexes
 
-__all__ = ["FULLTEXT_TABLES", "FullText", "SqliteFullText", "full_text", "include_in_schema"]
+__all__ = [
+    "FULLTEXT_TABLES",
+    "FullText",
+    "SqliteFullText",
+    "ensure_search_structures",
+    "full_text",
+    "include_in_schema",
+]
 
 FULLTEXT_TABLES = ("passages_fts", "message_search_fts")
 """Virtual tables the migrations create beside `tables.py` (with their FTS5 shadow tables)."""
 
 
 def include_in_schema(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Alembic `include_name` hook: the full-text tables are not part of the declared schema."""
-    return not (type_ == "table" and name is not None and name.startswith(FULLTEXT_TABLES))
+    """Alembic `include_name` hook: the search structures (SQLite's FTS5 tables; PostgreSQL's
+    `text_search` columns, their GIN indexes and the per-dimension vector indexes) are not part
+    of the declared schema."""
+    if name is None:
+        return True
+    if type_ == "table" and name.startswith(FULLTEXT_TABLES):
+        return False
+    return not is_postgres_search_object(name, type_)
+
+
+def ensure_search_structures(conn: Connection) -> None:
+    """Build what rows written by other means than memfold's stores need (PostgreSQL: the HNSW
+    index of every embedding dimension present). `memfold db copy` calls it after a copy."""
+    ensure_indexes(conn)
 
 
 class FullText(Protocol):
@@ -81,7 +112,6 @@ class SqliteFullText:
 def full_text(dialect: str) -> FullText:
     if dialect == "sqlite":
         return SqliteFullText()
-    raise ConfigurationError(
-        f"full-text search is not available on {dialect!r} yet: it arrives with PostgreSQL support "
-        "(tsvector + pgvector); use SQLite meanwhile"
-    )
+    if dialect == "postgresql":
+        return PostgresFullText()
+    raise ConfigurationError(f"full-text search is not available on {dialect!r}: use SQLite or PostgreSQL")

@@ -18,6 +18,7 @@ from memfold.errors import NotFoundError
 from memfold.store import tables as t
 from memfold.store.fulltext import FullText
 from memfold.store.paging import Order, paginate
+from memfold.store.pg_vectors import ensure_index
 
 _COLUMNS = tuple(c for c in t.passages.c if c.name not in ("organization_id", "embedding"))
 
@@ -126,6 +127,7 @@ def insert_passages(conn: Connection, org_id: str, archive_id: str, passages: li
         }
         for p in passages
     ]
+    ensure_index(conn, "passages", (p.embedding_dim for p in passages if p.embedding is not None))
     result = conn.execute(insert(t.passages).returning(t.passages.c.seq, sort_by_parameter_order=True), rows)
     seqs = [int(row[0]) for row in result]
     tag_rows = [

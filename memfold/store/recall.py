@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from memfold.store import tables as t
 from memfold.store.fulltext import FullText
 from memfold.store.passages import as_utc
+from memfold.store.pg_vectors import ensure_index
 
 
 @dataclass(slots=True)
@@ -63,12 +64,21 @@ class RecallFilter:
 
 
 def unindexed_messages(conn: Connection, agent_id: str, limit: int) -> list[StoredMessage]:
-    """The agent's oldest messages that have no `message_search` row yet (after the newest that has)."""
+    """The agent's oldest messages that have no `message_search` row yet.
+
+    SQLite has one writer, so `seq`s commit in order and the rows after the newest indexed one
+    are the new ones (one index probe). On PostgreSQL transactions of several processes commit
+    their `seq`s in any order, so the query looks for every message without a row (an anti-join
+    of two index-only scans of the agent's rows)."""
     s, m = t.message_search.c, t.messages.c
-    indexed = select(func.coalesce(func.max(s.seq), 0)).where(s.agent_id == agent_id).scalar_subquery()
+    if conn.dialect.name == "postgresql":
+        missing = ~select(s.seq).where(s.seq == m.seq).exists()
+    else:
+        indexed = select(func.coalesce(func.max(s.seq), 0)).where(s.agent_id == agent_id).scalar_subquery()
+        missing = m.seq > indexed
     query = (
         select(m.seq, m.role, m.content, m.tool_calls, m.created_at)
-        .where(m.agent_id == agent_id, m.seq > indexed)
+        .where(m.agent_id == agent_id, missing)
         .order_by(m.seq)
         .limit(limit)
     )
@@ -83,6 +93,7 @@ def insert_entries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    ensure_index(conn, "message_search", (row["embedding_dim"] for row in rows if row.get("embedding")))
     conn.execute(dialect.insert(t.message_search).on_conflict_do_nothing(), rows)
 
 
@@ -102,6 +113,7 @@ def stale_entries(conn: Connection, agent_id: str, handle: str, limit: int) -> l
 def set_embeddings(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Rows of `seq`, `embedding`, `embedding_handle`, `embedding_dim`."""
     s = t.message_search
+    ensure_index(conn, "message_search", (row["embedding_dim"] for row in rows))
     for row in rows:
         conn.execute(
             update(s)

@@ -15,13 +15,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+
+from memfold.store.pg_vectors import Embedding
 
 metadata = MetaData()
 
@@ -66,6 +67,8 @@ agents = Table(
     Column("memory_edited_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("max_files_open", Integer),  # None: derived from the context window (memfold.folders.views)
+    Column("per_file_view_window_char_limit", Integer),
     Index("ix_agents_org_created", "organization_id", "created_at"),
     Index("ix_agents_org_name", "organization_id", "name"),
 )
@@ -205,6 +208,8 @@ runs = Table(
     Column("lease_expires_at", DateTime(timezone=True)),
     Column("started_at", DateTime(timezone=True)),
     Column("callback_url", String),
+    # Set by a cancel request; the process holding the lease stops the run at its next step boundary.
+    Column("cancel_requested_at", DateTime(timezone=True)),
     Index("ix_runs_agent_created", "agent_id", "created_at"),
     Index("ix_runs_status", "status"),
 )
@@ -302,7 +307,7 @@ passages = Table(
     Column("text", Text, nullable=False),
     Column("tags", JSON),
     Column("metadata", JSON),
-    Column("embedding", LargeBinary),
+    Column("embedding", Embedding()),
     Column("embedding_handle", String),
     Column("embedding_dim", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -346,7 +351,7 @@ message_search = Table(
     Column("role", String, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("text", Text, nullable=False),
-    Column("embedding", LargeBinary),
+    Column("embedding", Embedding()),
     Column("embedding_handle", String),
     Column("embedding_dim", Integer),
     Index("ix_message_search_agent_seq", "agent_id", "seq"),
@@ -395,4 +400,55 @@ folder_files = Table(
     Index("ix_folder_files_folder_name", "folder_id", "file_name"),
     Index("ix_folder_files_folder_created", "folder_id", "created_at"),
     Index("ix_folder_files_status", "processing_status"),
+)
+
+# --- groups: a main agent and the sleep-time agent that tends its memory ----------------------
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("organization_id", String, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("manager_type", String, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("manager_agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("sleeptime_agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("sleeptime_agent_frequency", Integer, nullable=False),
+    Column("turns_counter", Integer, nullable=False),
+    Column("turns_since_run", Integer, nullable=False),
+    Column("last_processed_message_id", String),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("manager_agent_id", name="uq_groups_manager_agent"),
+    Index("ix_groups_sleeptime_agent", "sleeptime_agent_id"),
+    Index("ix_groups_org_created", "organization_id", "created_at"),
+)
+
+# --- folders attached to agents, and each agent's open files (memfold.folders.agent_files) ------
+
+agent_folders = Table(
+    "agent_folders",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder_id", String, ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agent_folders_folder", "folder_id"),
+)
+
+# One row per file an agent has opened (open now or closed since); no row = never opened.
+agent_files = Table(
+    "agent_files",
+    metadata,
+    Column("agent_id", String, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    Column("file_id", String, ForeignKey("folder_files.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder_id", String, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("is_open", Boolean, nullable=False),
+    Column("start_line", Integer),
+    Column("end_line", Integer),
+    Column("total_lines", Integer),
+    Column("visible_content", Text),
+    Column("last_accessed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_agent_files_agent_open", "agent_id", "is_open"),
+    Index("ix_agent_files_file", "file_id"),
+    Index("ix_agent_files_folder", "folder_id"),
 )
