@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,6 +31,7 @@ from memfold.errors import (
     MemfoldError,
     ProviderError,
 )
+from memfold.folders.agent_files import AgentFiles
 from memfold.ids import new_id
 from memfold.llm.base import Model, ModelResponse, ToolSpec
 from memfold.llm.providers import ModelRegistry
@@ -39,6 +41,7 @@ from memfold.memory.recall import RecallMemory
 from memfold.schemas.base import utcnow
 from memfold.schemas.messages import ApprovalCreate, ClientTool, Message, MessageCreate, StopReasonType
 from memfold.store.engine import Database
+from memfold.store.locks import AdvisoryLocks, advisory_key
 from memfold.store.message_cache import MessageCache
 from memfold.tools.builtin import ToolContext
 from memfold.tools.runtime import ToolRuntime
@@ -55,16 +58,34 @@ class TurnResult:
 
 
 class AgentLocks:
-    """Steps of one agent never interleave within this process."""
+    """Steps of one agent never interleave: `async with locks(agent_id)` holds the agent's lock in this
+    process and, on PostgreSQL (`shared`), its advisory lock, so that other processes on the same
+    database wait too (memfold/store/locks.py). Both are released however the block ends; the
+    advisory lock also when the process dies."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: AdvisoryLocks | None = None) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        self.shared = shared
 
-    def __call__(self, agent_id: str) -> asyncio.Lock:
+    @asynccontextmanager
+    async def __call__(self, agent_id: str) -> AsyncIterator[None]:
         lock = self._locks.get(agent_id)
         if lock is None:
             lock = self._locks[agent_id] = asyncio.Lock()
-        return lock
+        async with lock:  # first: a process's turns share one session, which may take a key twice
+            if self.shared is None:
+                yield
+                return
+            key = advisory_key("agent", agent_id)
+            await self.shared.acquire(key)
+            try:
+                yield
+            finally:
+                self.shared.release(key)
+
+    def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
 
 
 class AgentLoop:
@@ -79,7 +100,7 @@ class AgentLoop:
         self.db = db
         self.models = models
         self.settings = settings
-        self.locks = AgentLocks()
+        self.locks = AgentLocks(None if db.is_sqlite else AdvisoryLocks(db.url))
         self.messages = MessageCache()
         self.external = external or ExternalMemory(db, models)
         self.window = ContextWindow(db, settings)
@@ -90,6 +111,9 @@ class AgentLoop:
         self.active_runs: set[str] = set()
         self.on_turn_end: list[Callable[[], None]] = []
         """Called when any turn ends (the run workers look for the agent's next queued run)."""
+        self.after_turn: list[Callable[[str, str, TurnResult], None]] = []
+        """Called with (org id, agent id, result) after a turn that returned, its lock released (the
+        sleep-time scheduler counts the turn). Must not block: the caller is waiting for its reply."""
 
     async def send(
         self,
@@ -117,6 +141,8 @@ class AgentLoop:
             raise
         if stream is not None:
             stream.finish(result)
+        for after in self.after_turn:
+            after(org_id, agent_id, result)
         return result
 
     def cancel(self, run_id: str) -> None:
@@ -264,6 +290,7 @@ class AgentLoop:
             env=session.agent.tool_exec_environment_variables or {},
             runtime=self.runtime,
             org_id=session.org_id,
+            files=AgentFiles(self.db, self.external.archival, session.org_id, session.agent),
         )
 
     def _deltas(self, stream: TurnStream | None, step: Step, unshown: list[Message]) -> StepDeltas | None:

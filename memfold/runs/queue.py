@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or
 from memfold.ids import new_id
 from memfold.schemas.base import utcnow
 from memfold.store import tables as t
+from memfold.store.locks import advisory_key, try_transaction_lock
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def claim(conn: Connection, owner: str, lease: timedelta, *, limit: int) -> list
     )
     query = select(c.id, c.organization_id, c.agent_id, c.request, c.attempts).where(claimable, ~busy)
     query = query.order_by(c.created_at, c.id).limit(limit * 4)
-    if conn.dialect.name == "postgresql":
+    shared = conn.dialect.name == "postgresql"
+    if shared:
         query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []
     agents: set[str] = set()
@@ -90,6 +92,8 @@ def claim(conn: Connection, owner: str, lease: timedelta, *, limit: int) -> list
         if len(claims) == limit:
             break
         if row["agent_id"] in agents:
+            continue
+        if shared and not _agent_free(conn, row["agent_id"], row["id"], busy, now):
             continue
         taken = conn.execute(
             update(t.runs)
@@ -119,6 +123,32 @@ def claim(conn: Connection, owner: str, lease: timedelta, *, limit: int) -> list
     return claims
 
 
+def _agent_free(
+    conn: Connection, agent_id: str, run_id: str, busy: ColumnElement[bool], now: datetime
+) -> bool:
+    """PostgreSQL, several processes: two claims running at once could each see the agent idle and
+    take one of its runs each, and `SKIP LOCKED` can hide an older run that another claim is looking
+    at. So claims of one agent take turns (an advisory lock until the claim's transaction ends; a
+    process that finds it taken leaves the agent to the other), and once it is held the run must
+    still be the agent's oldest waiting run, of an agent that no committed claim made busy."""
+    c = t.runs.c
+    older = t.runs.alias("older")
+    earlier = exists().where(
+        older.c.agent_id == c.agent_id,
+        older.c.id != c.id,
+        or_(older.c.status == "created", and_(older.c.status == "running", older.c.lease_expires_at < now)),
+        or_(older.c.created_at < c.created_at, and_(older.c.created_at == c.created_at, older.c.id < c.id)),
+    )
+    blocked = select(exists().where(c.id == run_id, or_(busy, earlier)))
+    # Checked before the lock too: a process that is not looking at the agent's oldest run must not
+    # take the lock from the one that is (both would then pass the agent by this round).
+    if conn.execute(blocked).scalar_one():
+        return False
+    if not try_transaction_lock(conn, advisory_key("claim", agent_id)):
+        return False
+    return not conn.execute(blocked).scalar_one()
+
+
 def renew(conn: Connection, owner: str, lease: timedelta) -> None:
     """Extend the leases of every run this process holds (one statement, however many runs)."""
     c = t.runs.c
@@ -127,6 +157,38 @@ def renew(conn: Connection, owner: str, lease: timedelta) -> None:
         .where(c.lease_owner == owner, c.status == "running")
         .values(lease_expires_at=utcnow() + lease)
     )
+
+
+def request_cancel(conn: Connection, run_ids: list[str]) -> list[str]:
+    """Ask the process running each of `run_ids` to stop it at its next step boundary (it looks for
+    requests while it holds runs: `cancel_requests`), whichever process received the cancel. A run
+    whose lease lapsed (its process died) is cancelled here and now: no one would read the request
+    before it is claimed again. Returns those cancelled at once."""
+    if not run_ids:
+        return []
+    now = utcnow()
+    c = t.runs.c
+    running = and_(c.id.in_(run_ids), c.status == "running")
+    orphaned = list(conn.execute(select(c.id).where(running, c.lease_expires_at < now)).scalars())
+    if orphaned:
+        conn.execute(
+            update(t.runs)
+            .where(c.id.in_(orphaned), c.status == "running", c.lease_expires_at < now)
+            .values(status="cancelled", stop_reason="cancelled", completed_at=now)
+        )
+    conn.execute(
+        update(t.runs).where(running, c.cancel_requested_at.is_(None)).values(cancel_requested_at=now)
+    )
+    return orphaned
+
+
+def cancel_requests(conn: Connection, owner: str) -> list[str]:
+    """The runs this process holds that someone asked to cancel."""
+    c = t.runs.c
+    query = select(c.id).where(
+        c.lease_owner == owner, c.status == "running", c.cancel_requested_at.is_not(None)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def expire_leases(conn: Connection) -> int:

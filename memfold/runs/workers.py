@@ -5,6 +5,12 @@ task per run; the run's turn takes the agent's lock like any other, so runs of o
 one at a time, in the order they were queued. The dispatcher renews the leases of every run this
 process holds; if the process dies, the leases expire and the runs are claimed again (on SQLite,
 at the next start-up at once).
+
+With several processes on one PostgreSQL database, each runs its own dispatcher: claims skip rows
+another process is claiming (`FOR UPDATE SKIP LOCKED`) and take turns per agent, so a run is
+executed by one process at a time. A cancel received by any process is stored on the run; each
+round, the dispatcher of the process holding it reads the requests and stops those runs at their
+next step boundary.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from memfold.agent.loop import AgentLoop
@@ -26,6 +33,10 @@ log = logging.getLogger("memfold.runs")
 MAX_ATTEMPTS = 3
 """A run that was picked up this many times without finishing (e.g. it crashed its process each
 time) is failed instead of tried again."""
+
+RunKind = Callable[[queue.Claim], Awaitable[None]]
+"""Executes a run whose request names a `kind` (e.g. learning a folder): completes or ends the run
+itself; raising fails it with the reason."""
 
 
 class RunWorkers:
@@ -43,6 +54,9 @@ class RunWorkers:
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._renewed_at = 0.0
+        self._cancels_read_at = 0.0
+        self.kinds: dict[str, RunKind] = {}
+        """Executors of runs that are not one queued turn, by their request's `kind`."""
         loop.on_turn_end.append(self._wake.set)
 
     def start(self, *, recover: bool) -> None:
@@ -80,9 +94,17 @@ class RunWorkers:
         while not self._stopping:
             self._wake.clear()
             try:
+                # Runs waiting for their agent's lock are held too: their leases must not lapse.
+                holding = bool(self.running or self.loop.active_runs)
                 due = time.monotonic() - self._renewed_at > self.lease.total_seconds() / 3
-                if self.loop.active_runs and due:
+                if holding and due:
                     await asyncio.to_thread(self._renew)
+                # A cancel may have come through another process (SQLite has one: it cancels directly).
+                if holding and not self.db.is_sqlite and time.monotonic() - self._cancels_read_at > 1.0:
+                    self._cancels_read_at = time.monotonic()
+                    for run_id in await asyncio.to_thread(self._cancel_requests):
+                        if run_id in self.running or run_id in self.loop.active_runs:
+                            self.loop.cancel(run_id)
                 free = self.concurrency - len(self.running)
                 claims = await asyncio.to_thread(self._claim, free) if free > 0 else []
                 for claim in claims:
@@ -99,6 +121,10 @@ class RunWorkers:
             queue.renew(conn, self.owner, self.lease)
         self._renewed_at = time.monotonic()
 
+    def _cancel_requests(self) -> list[str]:
+        with self.db.read() as conn:
+            return queue.cancel_requests(conn, self.owner)
+
     def _claim(self, limit: int) -> list[queue.Claim]:
         with self.db.read() as conn:  # the common idle round reads and takes no write lock
             if not queue.any_claimable(conn):
@@ -108,6 +134,10 @@ class RunWorkers:
 
     async def _execute(self, claim: queue.Claim) -> None:
         try:
+            kind = self.kinds.get(str(claim.request.get("kind", "")))
+            if kind is not None:  # it keeps its own account of attempts (it may progress across them)
+                await kind(claim)
+                return
             if claim.attempts > MAX_ATTEMPTS:
                 raise MemfoldError(f"the run was started {MAX_ATTEMPTS} times without finishing; giving up")
             request = LettaRequest.model_validate(claim.request)

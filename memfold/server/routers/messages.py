@@ -105,6 +105,8 @@ def cancel_runs(agent_id: str, ctx: Context, org: OrgId, body: CancelRequest | N
     targets = [r.id for r in active if body is None or body.run_ids is None or r.id in body.run_ids]
     with ctx.db.write() as conn:
         cancelled = set(run_queue.cancel_queued(conn, targets))
+        # Running ones may be held by another process (several on one PostgreSQL): it reads this.
+        cancelled |= set(run_queue.request_cancel(conn, [r for r in targets if r not in cancelled]))
     for run_id in targets:
         if run_id not in cancelled:
             ctx.loop.cancel(run_id)
