@@ -43,6 +43,7 @@ from memfold.context.tokens import (
     estimate_tools,
 )
 from memfold.errors import ContextWindowTooSmallError
+from memfold.folders.agent_files import FilesView, file_statuses, files_view
 from memfold.ids import new_id
 from memfold.llm.base import ChatMessage, Model, ModelRequest, ToolSpec, Usage
 from memfold.schemas.base import utcnow
@@ -101,6 +102,7 @@ class _Parts:
     """One agent's context, measured: fixed part, summary, history (in-context + pending)."""
 
     metadata: MemoryMetadata
+    files: FilesView
     fixed: int
     summary: Message | None
     summary_tokens: int
@@ -196,6 +198,12 @@ class ContextWindow:
         with self.db.read() as conn:
             return archival_passage_count(conn, agent_id)
 
+    def _files(self, agent: AgentRecord) -> FilesView:
+        """The agent's folders and files with its open windows (read on every request: the file
+        tools and the API change them between steps)."""
+        with self.db.read() as conn:
+            return files_view(conn, agent)
+
     async def _measure(
         self,
         session: AgentSession,
@@ -205,8 +213,9 @@ class ContextWindow:
         new_turn: bool = False,
     ) -> _Parts:
         metadata = await self.metadata(session, new_turn=new_turn)
+        files = await asyncio.to_thread(self._files, session.agent)
         system = ChatMessage(
-            role="system", content=system_text(session.agent.system, session.memory, metadata)
+            role="system", content=system_text(session.agent.system, session.memory, metadata, files.text)
         )
         fixed = REQUEST_OVERHEAD + estimate_message(system) + estimate_tools(tools)
         summary = next((m for m in session.in_context if m.role == "summary"), None)
@@ -214,6 +223,7 @@ class ContextWindow:
         history.extend(pending)
         return _Parts(
             metadata=metadata,
+            files=files,
             fixed=fixed,
             summary=summary,
             summary_tokens=self.message_cost(summary) if summary is not None else 0,
@@ -276,6 +286,7 @@ class ContextWindow:
             tools=tools,
             memgpt_mode=memgpt_mode,
             metadata=parts.metadata,
+            files=parts.files.text,
         )
         return PreparedRequest(request, parts.fixed + parts.summary_tokens + sum(costs), compactions)
 
@@ -451,6 +462,9 @@ class ContextWindow:
             ],
             num_tokens_messages=scale(sum(parts.costs)),
             messages=letta_messages(parts.history),
+            num_tokens_files=scale(estimate_text(parts.files.text)) if parts.files.text else 0,
+            files_memory=parts.files.text,
+            files=file_statuses(parts.files, scale),
             context_window_budget=budget.prompt,
             compaction_target=budget.target,
             reply_reserve=budget.reply,

@@ -113,6 +113,10 @@ def _skip_unsupported(agent_file: AgentFile, skipped: list[Skipped]) -> None:
 
 
 def _tool_plan(entry: ToolEntry, skipped: list[Skipped]) -> ToolPlan | None:
+    if entry.name in BUILTIN_TOOLS and BUILTIN_TOOLS[entry.name].tool_type == "letta_files_core":
+        # Sources are not imported, and the file tools come with an attached folder.
+        skipped.append(Skipped("tool", entry.name, "a file tool: attach a folder to the agent to get it"))
+        return None
     if entry.name in BUILTIN_TOOLS:
         return ToolPlan(entry.id, entry.name, "builtin")
     kind = entry.tool_type or "custom"

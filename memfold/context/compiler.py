@@ -1,10 +1,10 @@
 """Compiles one LLM request from an agent's state.
 
 system prompt + core memory blocks (re-rendered on every call, so an edit shows in the very
-next request) + memory metadata + the running summary + in-context messages, with the
-agent's tools (which messages are in, evicted or clipped: `memfold.agent.window`). In MemGPT
-mode each tool gets a `thinking` argument (the model's private reasoning) and every tool but
-`send_message` a `request_heartbeat` argument.
+next request) + the agent's files with their open windows + memory metadata + the running
+summary + in-context messages, with the agent's tools (which messages are in, evicted or
+clipped: `memfold.agent.window`). In MemGPT mode each tool gets a `thinking` argument (the
+model's private reasoning) and every tool but `send_message` a `request_heartbeat` argument.
 """
 
 from __future__ import annotations
@@ -91,9 +91,16 @@ SUMMARY_HEADER = (
 )
 
 
-def system_text(system: str, memory: CoreMemory, metadata: MemoryMetadata | None = None) -> str:
+def system_text(
+    system: str, memory: CoreMemory, metadata: MemoryMetadata | None = None, files: str = ""
+) -> str:
+    """The system prompt: instructions, memory blocks, the agent's files (`<files>`: attached folders,
+    open windows; memfold.folders.views) and the memory metadata."""
     extra = metadata.render() if metadata is not None else ""
-    return f"{system}\n\n{memory.render()}" + (f"\n{extra}" if extra else "")
+    text = f"{system}\n\n{memory.render()}"
+    if files:
+        text += f"\n{files}"
+    return text + (f"\n{extra}" if extra else "")
 
 
 def to_chat(message: Message) -> ChatMessage:
@@ -120,8 +127,9 @@ def compile_request(
     tools: list[ToolSpec],
     memgpt_mode: bool,
     metadata: MemoryMetadata | None = None,
+    files: str = "",
 ) -> ModelRequest:
-    chat = [ChatMessage(role="system", content=system_text(system, memory, metadata))]
+    chat = [ChatMessage(role="system", content=system_text(system, memory, metadata, files))]
     chat.extend(to_chat(m) for m in messages)
     return ModelRequest(
         messages=chat,

@@ -8,12 +8,31 @@ in letta-client).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from memfold.schemas.base import RequestModel
 from memfold.schemas.messages import LettaMessage
+
+
+class FileStatus(BaseModel):
+    """One file of the agent's folders in the context window (memfold's addition to the overview)."""
+
+    file_id: str
+    file_name: str
+    """As the agent names it: `folder/file`."""
+    folder_id: str
+    folder_name: str
+    processing_status: str
+    is_open: bool
+    start_line: int | None = None
+    end_line: int | None = None
+    total_lines: int | None = None
+    last_accessed_at: datetime | None = None
+    num_tokens: int
+    """Tokens of its part of the `<files>` section (its window when open, one line when closed)."""
 
 
 class ContextWindowOverview(BaseModel):
@@ -38,6 +57,12 @@ class ContextWindowOverview(BaseModel):
     functions_definitions: list[dict[str, Any]] | None = None
     num_tokens_messages: int
     messages: list[LettaMessage]
+    # memfold's files part (the `<files>` section of the system prompt)
+    num_tokens_files: int = 0
+    """Tokens of the `<files>` section: attached folders, every file's status, open windows."""
+    files_memory: str = ""
+    """The `<files>` section as the model sees it ("" without folders)."""
+    files: list[FileStatus] = Field(default_factory=list)
     # memfold's budgets
     context_window_budget: int
     """The most a request may take before the oldest messages are evicted."""

@@ -10,6 +10,7 @@ from memfold.memory.core import CoreMemory
 from memfold.memory.recall import RecallMemory
 
 if TYPE_CHECKING:
+    from memfold.folders.agent_files import AgentFiles
     from memfold.tools.runtime import ToolRuntime
 
 
@@ -19,9 +20,10 @@ class ToolContext:
     `archival` and `recall` are the agent's external memory; None where a step has none
     (the tools that need them then answer with an error the model can read). `env` holds the
     environment variables configured for the agent's tools; `runtime` runs non-built-in tools.
-    `org_id` is the agent's organization (the multi-agent tools look other agents up in it)."""
+    `org_id` is the agent's organization (the multi-agent tools look other agents up in it).
+    `files` is the agent's view of its folders' files (the file tools); None where a step has none."""
 
-    __slots__ = ("agent_id", "archival", "env", "extras", "memory", "org_id", "recall", "runtime")
+    __slots__ = ("agent_id", "archival", "env", "extras", "files", "memory", "org_id", "recall", "runtime")
 
     def __init__(
         self,
@@ -34,6 +36,7 @@ class ToolContext:
         env: dict[str, str] | None = None,
         runtime: ToolRuntime | None = None,
         org_id: str | None = None,
+        files: AgentFiles | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.memory = memory
@@ -43,3 +46,4 @@ class ToolContext:
         self.env = env or {}
         self.runtime = runtime
         self.org_id = org_id
+        self.files = files

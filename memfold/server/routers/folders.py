@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from sqlalchemy import Connection
 
 from memfold.errors import BadRequestError, ConflictError
+from memfold.folders import agent_files
 from memfold.folders.chunking import DEFAULT_CHUNK_TOKENS
 from memfold.folders.ingest import FileIngestion, IngestJob, forget_chunks
 from memfold.folders.parsing import SUPPORTED_TYPES, file_type
@@ -149,6 +150,7 @@ def modify_folder(folder_id: str, body: UpdateFolder, ctx: Context, org: OrgId) 
 @router.delete("/v1/folders/{folder_id}")
 def delete_folder(folder_id: str, ctx: Context, org: OrgId) -> dict[str, Any]:
     with ctx.db.write() as conn:
+        agent_files.detach_everywhere(conn, org, folder_id)  # (agents without folders lose the file tools)
         folder = folder_rows.delete_folder(conn, org, folder_id)
     ctx.loop.external.archival.forget_archive(folder.archive_id)
     return {"id": folder_id, "deleted": True}
