@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     stream_ping_seconds: float = Field(default=10.0, gt=0)
     """Seconds of silence in a streamed turn (a slow step) after which a keep-alive `ping` is sent."""
 
+    db_pool_size: int = Field(default=10, ge=1)
+    """PostgreSQL connections each server process keeps open (SQLAlchemy `pool_size`). Every process
+    also holds one more for agent locks; size `workers x (pool size + max overflow + 1)` below the
+    server's `max_connections` (`memfold serve --workers N` checks)."""
+
+    db_max_overflow: int = Field(default=10, ge=0)
+    """Extra PostgreSQL connections a process may open under load beyond `db_pool_size`, closed again
+    when returned."""
+
     run_concurrency: int = Field(default=16, ge=1)
     """Background runs (async messages) this process executes at once; more wait in the queue."""
 
@@ -73,6 +82,16 @@ class Settings(BaseSettings):
 
     multi_agent_reply_timeout: float = Field(default=300.0, gt=0)
     """Seconds a sender waits for another agent's reply before its tool call fails with a timeout."""
+
+    sleeptime_agent_frequency: int = Field(default=5, ge=1)
+    """Main-agent turns between two sleep-time runs, for groups created from now on (a group's own
+    `sleeptime_agent_frequency` is changed with `PATCH /v1/groups/{id}`)."""
+
+    sleeptime_max_steps: int = Field(default=10, ge=1)
+    """Steps a sleep-time run may take before it ends without `memory_finish_edits`."""
+
+    sleeptime_transcript_messages: int = Field(default=100, ge=1)
+    """At most this many of the main agent's newest messages are handed to one sleep-time run."""
 
     mcp_connect_timeout: float = Field(default=30.0, gt=0)
     """Seconds to start or reach an MCP server and finish the MCP handshake."""

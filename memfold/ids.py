@@ -19,6 +19,7 @@ Prefix = Literal[
     "provider",
     "mcp_server",
     "process",
+    "group",
 ]
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from memfold.agent import sleeptime
 from memfold.agent.prompts import default_system
 from memfold.config import Settings
 from memfold.errors import InvalidValueError, NotFoundError
+from memfold.folders import agent_files
 from memfold.ids import new_id
 from memfold.llm.base import ModelHandle
 from memfold.memory.embedding import embedding_config_for
@@ -28,17 +30,17 @@ from memfold.schemas.blocks import Block
 from memfold.schemas.tool_rules import dump_rules, load_rules, with_requires_approval
 from memfold.store import agents as agent_rows
 from memfold.store import blocks as block_rows
+from memfold.store import groups as group_rows
 from memfold.store import tools as tool_rows
 from memfold.store.agents import AgentRecord
 from memfold.tools.builtin import BASE_TOOLS, BUILTIN_TOOLS
-from memfold.tools.schema import schema_from_function
 
 
 def register_builtin_tools(conn: Connection, org_id: str) -> None:
     """Upsert the built-in tools into the organization's tool table, like any user tool."""
     existing = tool_rows.tools_by_name(conn, org_id, list(BUILTIN_TOOLS))
     for name, builtin in BUILTIN_TOOLS.items():
-        schema = schema_from_function(builtin.function)
+        schema = builtin.schema()
         source = textwrap.dedent(inspect.getsource(builtin.function))
         tool = existing.get(name)
         if tool is not None and tool.json_schema == schema and tool.source_code == source:
@@ -124,6 +126,8 @@ def create_agent(
             "metadata": req.metadata,
             "tool_exec_environment_variables": env or None,
             "timezone": req.timezone,
+            "max_files_open": req.max_files_open,
+            "per_file_view_window_char_limit": req.per_file_view_window_char_limit,
         },
         req.tags,
     )
@@ -134,7 +138,11 @@ def create_agent(
         block_rows.attach_block(conn, agent_id, block_rows.get_block(conn, org_id, block_id))
     names = list(dict.fromkeys([*(BASE_TOOLS[req.agent_type] if req.include_base_tools else ()), *req.tools]))
     _attach_tools(conn, org_id, agent_id, names, req.tool_ids)
+    for folder_id in dict.fromkeys([*(req.folder_ids or []), *(req.source_ids or [])]):
+        agent_files.attach_folder(conn, org_id, agent_id, folder_id)
     add_approval_defaults(conn, org_id, agent_id)
+    if req.enable_sleeptime:
+        set_sleeptime(conn, org_id, agent_id, True, settings)
     return agent_id
 
 
@@ -179,7 +187,7 @@ def update_agent(conn: Connection, org_id: str, agent_id: str, req: UpdateAgent,
     record = agent_rows.get_agent(conn, org_id, agent_id)
     fields = req.model_fields_set
     values: dict[str, Any] = {}
-    for name in ("name", "system", "description", "metadata", "timezone"):
+    for name in ("name", "system", "description", "metadata", "timezone", *agent_files.AGENT_SETTINGS):
         if name in fields and getattr(req, name) is not None:
             values[name] = getattr(req, name)
     if req.tool_rules is not None:
@@ -215,6 +223,24 @@ def update_agent(conn: Connection, org_id: str, agent_id: str, req: UpdateAgent,
             tool_rows.detach_tool(conn, agent_id, tool.id)
         _attach_tools(conn, org_id, agent_id, [], req.tool_ids)
         add_approval_defaults(conn, org_id, agent_id)
+    agent_files.replace_folders(conn, org_id, agent_id, req.folder_ids, req.source_ids)
+    if req.enable_sleeptime is not None:
+        set_sleeptime(conn, org_id, agent_id, req.enable_sleeptime, settings)
+
+
+def set_sleeptime(conn: Connection, org_id: str, agent_id: str, enabled: bool, settings: Settings) -> None:
+    """Give the agent a sleep-time companion, or remove it (memfold/agent/sleeptime.py)."""
+    if enabled:
+        sleeptime.enable(conn, org_id, agent_rows.get_agent(conn, org_id, agent_id), settings)
+    else:
+        sleeptime.disable(conn, org_id, agent_id)
+
+
+def delete_agent(conn: Connection, org_id: str, agent_id: str) -> None:
+    """Delete the agent, and its sleep-time companion if it has one."""
+    agent_rows.get_agent(conn, org_id, agent_id)  # NotFoundError first
+    sleeptime.disable(conn, org_id, agent_id)
+    agent_rows.delete_agent(conn, org_id, agent_id)
 
 
 def _replace_blocks(conn: Connection, org_id: str, agent_id: str, block_ids: list[str]) -> None:
@@ -231,7 +257,15 @@ def agent_states(conn: Connection, records: list[AgentRecord]) -> list[AgentStat
     blocks = block_rows.blocks_of_agents(conn, ids)
     tools = tool_rows.tools_of_agents(conn, ids)
     tags = agent_rows.tags_of_agents(conn, ids)
-    return [_state(r, blocks[r.id], tools[r.id], tags[r.id]) for r in records]
+    found = group_rows.groups_of_managers(conn, ids)
+    groups = dict(zip(found, sleeptime.group_views(conn, list(found.values())), strict=True))
+    states = [_state(r, blocks[r.id], tools[r.id], tags[r.id]) for r in records]
+    agent_files.add_folder_fields(conn, records, states)
+    for state in states:
+        group = groups.get(state.id)
+        state.enable_sleeptime = group is not None
+        state.managed_group = state.multi_agent_group = group
+    return states
 
 
 def agent_state(conn: Connection, org_id: str, agent_id: str) -> AgentState:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memfold.schemas.base import RequestModel, ResponseModel
 from memfold.schemas.blocks import Block, CreateBlock
+from memfold.schemas.groups import Group
 from memfold.schemas.tool_rules import ToolRule, ToolRuleList
 from memfold.schemas.tools import Tool
 
@@ -90,6 +91,14 @@ class AgentState(ResponseModel):
     last_stop_reason: str | None = None
     last_run_completion: datetime | None = None
     last_run_duration_ms: int | None = None
+    enable_sleeptime: bool | None = None
+    max_files_open: int | None = None
+    """Files that may be open at once (the effective value; derived when never set)."""
+    per_file_view_window_char_limit: int | None = None
+    """Characters of one open file's window (the effective value; derived when never set)."""
+    managed_group: Group | None = None
+    multi_agent_group: Group | None = None
+    """Letta's deprecated name of `managed_group` (the same group)."""
     created_at: datetime
     updated_at: datetime
 
@@ -116,6 +125,13 @@ class CreateAgent(RequestModel):
     tool_exec_environment_variables: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
     initial_message_sequence: list[dict[str, Any]] | None = None
+    folder_ids: list[str] | None = None
+    source_ids: list[str] | None = None
+    """Letta's deprecated name of `folder_ids`."""
+    max_files_open: int | None = Field(default=None, ge=1, le=100)
+    per_file_view_window_char_limit: int | None = Field(default=None, ge=100, le=1_000_000)
+    enable_sleeptime: bool | None = None
+    """Also create a sleep-time agent that shares the blocks and revises them in the background."""
 
 
 class UpdateAgent(RequestModel):
@@ -136,3 +152,8 @@ class UpdateAgent(RequestModel):
     message_ids: list[str] | None = None
     tool_exec_environment_variables: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
+    folder_ids: list[str] | None = None
+    source_ids: list[str] | None = None
+    max_files_open: int | None = Field(default=None, ge=1, le=100)
+    per_file_view_window_char_limit: int | None = Field(default=None, ge=100, le=1_000_000)
+    enable_sleeptime: bool | None = None

@@ -13,14 +13,17 @@ from memfold.agent.lifecycle import register_builtin_tools
 from memfold.agent.loop import AgentLoop
 from memfold.config import Settings, get_settings
 from memfold.folders.ingest import FileIngestion, recover_files
+from memfold.folders.learning import LEARN_KIND, FolderLearning
 from memfold.llm.providers import ModelRegistry, get_registry
 from memfold.memory.external import ExternalMemory
 from memfold.runs.messaging import RunMessenger
+from memfold.runs.sleeptime import SleeptimeScheduler
 from memfold.runs.workers import RunWorkers
 from memfold.server.auth import ApiKeyMiddleware, ApiKeys
 from memfold.server.deps import ServerContext
 from memfold.server.errors import install_error_handlers
 from memfold.server.routers import (
+    agent_folders,
     agentfile,
     agents,
     archival,
@@ -28,7 +31,9 @@ from memfold.server.routers import (
     blocks,
     context_window,
     folders,
+    groups,
     health,
+    learning,
     mcp_servers,
     messages,
     models,
@@ -39,6 +44,7 @@ from memfold.server.routers import (
 )
 from memfold.store import migrate
 from memfold.store.engine import Database
+from memfold.store.locks import startup_lock
 from memfold.store.orgs import ensure_defaults, org_names
 from memfold.tools.runtime import ToolRuntime
 
@@ -50,12 +56,15 @@ RUN_POLL_SECONDS = 2.0
 
 def open_database(settings: Settings) -> Database:
     """Open the database, bring its schema up to date and make sure the defaults exist."""
-    db = Database(settings.resolved_database_url)
-    migrate.upgrade(db)
-    with db.write() as conn:
-        ensure_defaults(conn)
-        for org_id in org_names(conn):  # every organization gets the current built-in tools
-            register_builtin_tools(conn, org_id)
+    db = Database(
+        settings.resolved_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    with startup_lock(db):  # processes starting together on one PostgreSQL: one migrates at a time
+        migrate.upgrade(db)
+        with db.write() as conn:
+            ensure_defaults(conn)
+            for org_id in org_names(conn):  # every organization gets the current built-in tools
+                register_builtin_tools(conn, org_id)
     return db
 
 
@@ -74,7 +83,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lease_seconds=settings.run_lease_seconds,
         poll_seconds=RUN_POLL_SECONDS,
     )
+    workers.kinds[LEARN_KIND] = FolderLearning(db, loop).execute  # agents learning from folders
     runtime.messaging = RunMessenger(db, loop, workers)  # agents messaging agents (multi-agent tools)
+    sleeptime = SleeptimeScheduler(db, loop, workers)  # queues sleep-time runs after main agents' turns
     context = ServerContext(settings=settings, db=db, models=registry, loop=loop, workers=workers)
 
     @asynccontextmanager
@@ -85,7 +96,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             recover_files(db, external.archival)  # uploads cut short when it stopped end in error
         yield
         await file_ingestion.close()
+        await sleeptime.wait_idle()  # (a turn's bookkeeping under way: one short transaction)
         await workers.stop()
+        loop.locks.close()  # (PostgreSQL: gives back the agents' advisory locks)
         await runtime.close()
         external.close()
         db.dispose()
@@ -98,6 +111,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         redirect_slashes=True,
     )
     app.state.memfold = context
+    app.state.sleeptime = sleeptime
     app.state.file_ingestion = file_ingestion = FileIngestion(db, external.archival)
     app.state.api_keys = api_keys = ApiKeys.from_settings(settings, db)
     app.add_middleware(ApiKeyMiddleware, keys=api_keys)
@@ -118,6 +132,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         tool_rules,
         mcp_servers,
         folders,
+        agent_folders,
+        learning,
+        groups,
     ):
         app.include_router(module.router)
     return app

@@ -37,6 +37,9 @@ class AgentRecord:
     memory_edited_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    max_files_open: int | None = None
+    """None: derived from the context window (memfold.folders.views.file_limits)."""
+    per_file_view_window_char_limit: int | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(AgentRecord))

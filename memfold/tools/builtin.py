@@ -1,5 +1,6 @@
 """The built-in tools. They run in the server process and act on the step's `ToolContext`
-(`memfold/tools/context.py`; the agent-to-agent tools live in `multi_agent.py`).
+(`memfold/tools/context.py`; the agent-to-agent tools live in `multi_agent.py`, the file tools in
+`files.py`).
 
 Each is an ordinary Python function whose schema comes from its signature and docstring
 through the same generator as a user's tool; `agent_state` is injected by the executor and
@@ -17,11 +18,14 @@ from memfold.errors import ToolError
 from memfold.memory.search import parse_bound, timestamp, zone
 from memfold.schemas.tools import ToolType
 from memfold.tools.context import ToolContext as ToolContext  # (re-exported: its old home)
+from memfold.tools.files import FILE_TOOL_PROPERTIES, grep_files, open_files, semantic_search_files
 from memfold.tools.multi_agent import (
     send_message_to_agent_and_wait_for_reply,
     send_message_to_agent_async,
     send_message_to_agents_matching_tags,
 )
+from memfold.tools.schema import schema_from_function
+from memfold.tools.sleeptime import memory_finish_edits
 
 DEFAULT_SEARCH_RESULTS = 5
 MAX_SEARCH_RESULTS = 100
@@ -211,10 +215,20 @@ def _count(value: int | None, name: str) -> int:
 class BuiltinTool:
     function: Callable[..., Any]
     tool_type: ToolType
+    properties: dict[str, dict[str, Any]] | None = None
+    """Additions to the generated schema of some parameters (what a signature cannot say)."""
 
     @property
     def name(self) -> str:
         return self.function.__name__
+
+    def schema(self) -> dict[str, Any]:
+        """The tool's JSON schema: generated from its source like a user's tool, plus `properties`."""
+        schema = schema_from_function(self.function)
+        for name, extra in (self.properties or {}).items():
+            properties = schema["parameters"]["properties"]
+            properties[name] = {**properties[name], **extra}
+        return schema
 
 
 BUILTIN_TOOLS: dict[str, BuiltinTool] = {
@@ -232,6 +246,10 @@ BUILTIN_TOOLS: dict[str, BuiltinTool] = {
         BuiltinTool(send_message_to_agent_async, "letta_multi_agent_core"),
         BuiltinTool(send_message_to_agent_and_wait_for_reply, "letta_multi_agent_core"),
         BuiltinTool(send_message_to_agents_matching_tags, "letta_multi_agent_core"),
+        BuiltinTool(open_files, "letta_files_core", FILE_TOOL_PROPERTIES),
+        BuiltinTool(grep_files, "letta_files_core"),
+        BuiltinTool(semantic_search_files, "letta_files_core"),
+        BuiltinTool(memory_finish_edits, "letta_sleeptime_core"),
     )
 }
 
@@ -247,4 +265,6 @@ BASE_TOOLS: dict[str, tuple[str, ...]] = {
         *_EXTERNAL_MEMORY_TOOLS,
     ),
     "letta_v1_agent": ("memory_insert", "memory_replace", "memory_rethink", *_EXTERNAL_MEMORY_TOOLS),
+    # the companion of an agent created with enable_sleeptime (memfold/agent/sleeptime.py)
+    "sleeptime_agent": ("memory_rethink", "memory_replace", "memory_insert", "memory_finish_edits"),
 }

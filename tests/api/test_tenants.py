@@ -95,6 +95,8 @@ class Objects:
 async def objects(client: httpx.AsyncClient, scripted: ScriptedModel) -> Objects:
     agent = await make_agent(client, ALPHA, f"{SECRET}-agent", human=f"{SECRET} human")
     b_agent = await make_agent(client, BETA, "beta-agent")
+    slept = {"name": f"{SECRET}-slept", "enable_sleeptime": True}
+    group = (await ok(await client.post("/v1/agents/", json=slept, headers=ALPHA)))["managed_group"]
     tool = await ok(await client.post("/v1/tools/", json={"source_code": TOOL_SOURCE}, headers=ALPHA))
     await ok(await client.patch(f"/v1/agents/{agent['id']}/tools/attach/{tool['id']}", headers=ALPHA))
     block = await ok(
@@ -155,6 +157,7 @@ async def objects(client: httpx.AsyncClient, scripted: ScriptedModel) -> Objects
             "file_id": file["id"],
             "b_folder_id": b_folder["id"],
             "b_agent_id": b_agent["id"],
+            "group_id": group["id"],
             "b_block_id": b_block["id"],
             "b_archive_id": b_archive["id"],
         }
@@ -246,6 +249,23 @@ ATTEMPTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/folders/{b_folder_id}/files/{file_id}", None),
     ("DELETE", "/v1/folders/{folder_id}/{file_id}", None),
     ("DELETE", "/v1/folders/{b_folder_id}/{file_id}", None),
+    ("GET", "/v1/folders/{folder_id}/agents", None),
+    ("GET", "/v1/agents/{agent_id}/folders", None),
+    ("PATCH", "/v1/agents/{agent_id}/folders/attach/{b_folder_id}", None),
+    ("PATCH", "/v1/agents/{b_agent_id}/folders/attach/{folder_id}", None),
+    ("PATCH", "/v1/agents/{agent_id}/folders/detach/{folder_id}", None),
+    ("PATCH", "/v1/agents/{b_agent_id}/folders/detach/{folder_id}", None),
+    ("POST", "/v1/agents/{agent_id}/folders/{folder_id}/learn", None),
+    ("POST", "/v1/agents/{b_agent_id}/folders/{folder_id}/learn", None),
+    ("GET", "/v1/agents/{agent_id}/files", None),
+    ("PATCH", "/v1/agents/{agent_id}/files/close-all", None),
+    ("PATCH", "/v1/agents/{agent_id}/files/{file_id}/open", None),
+    ("PATCH", "/v1/agents/{b_agent_id}/files/{file_id}/open", None),
+    ("PATCH", "/v1/agents/{agent_id}/files/{file_id}/close", None),
+    ("PATCH", "/v1/agents/{b_agent_id}/files/{file_id}/close", None),
+    ("GET", "/v1/groups/{group_id}", None),
+    ("PATCH", "/v1/groups/{group_id}", {"description": "stolen"}),
+    ("DELETE", "/v1/groups/{group_id}", None),
     # alpha's ids inside a body or query rather than the path
     ("POST", "/v1/agents/", {"name": "b2", "tool_ids": ["{tool_id}"]}),
     ("POST", "/v1/agents/", {"name": "b3", "block_ids": ["{block_id}"]}),
@@ -342,6 +362,7 @@ LISTS = [
     "/v1/steps/",
     "/v1/mcp-servers/",
     "/v1/folders/",
+    "/v1/groups/",
 ]
 
 

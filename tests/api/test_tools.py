@@ -353,7 +353,7 @@ async def test_list_filters(client: httpx.AsyncClient) -> None:
     assert await listed(**custom, order="asc", after=a["id"]) == ["fetch_feed", "parse_page"]
     assert await listed(**custom, order="asc", before=c["id"]) == ["fetch_page", "fetch_feed"]
     assert await listed(**custom, order="desc", after=c["id"], limit=1) == ["fetch_feed"]
-    builtin_types = ["letta_core", "letta_memory_core", "letta_multi_agent_core"]
+    builtin_types = sorted({t.tool_type for t in BUILTIN_TOOLS.values()})
     assert set(await listed(exclude_tool_types=builtin_types)) == {"fetch_page", "fetch_feed", "parse_page"}
     assert set(await listed(tool_types=",".join(builtin_types), limit=100)) == set(BUILTIN_TOOLS)
     assert set(await listed(return_only_letta_tools=True, limit=100)) == set(BUILTIN_TOOLS)

@@ -73,7 +73,7 @@ def modify_agent(agent_id: str, body: UpdateAgent, ctx: Context, org: OrgId) -> 
 @router.delete("/{agent_id}")
 def delete_agent(agent_id: str, ctx: Context, org: OrgId) -> dict[str, Any]:
     with ctx.db.write() as conn:
-        agent_rows.delete_agent(conn, org, agent_id)
+        lifecycle.delete_agent(conn, org, agent_id)  # (with its sleep-time companion)
     return {"id": agent_id, "deleted": True}
 
 
