@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/memfold serve
 
+# Two pytest workers (the CI machine has two cores); the slowest tests are listed at the end.
 test: $(STAMP)
 	$(BIN)/ruff check memfold tests bench examples
 	$(BIN)/ruff format --check memfold tests bench examples
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check memfold tests bench examples

@@ -40,20 +40,6 @@ def ingestion(request: Request) -> FileIngestion:
     return service
 
 
-def folder_view(record: FolderRecord, archive: ArchiveRecord) -> Folder:
-    config = {**archive.embedding_config, "embedding_chunk_size": record.chunk_size}
-    return Folder(
-        id=record.id,
-        name=record.name,
-        description=record.description,
-        instructions=record.instructions,
-        metadata=record.metadata,
-        embedding_config=EmbeddingConfig.model_validate(config),
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
-
-
 def file_view(record: FileRecord, *, include_content: bool = False) -> FileMetadata:
     return FileMetadata(
         id=record.id,
@@ -76,7 +62,7 @@ def file_view(record: FileRecord, *, include_content: bool = False) -> FileMetad
 
 
 def _view(conn: Connection, org: str, record: FolderRecord) -> Folder:
-    return folder_view(record, archive_rows.get_archive(conn, org, record.archive_id))
+    return agent_files.folder_schema(conn, org, record)
 
 
 # --- folders ---------------------------------------------------------------------------------
