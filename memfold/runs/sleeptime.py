@@ -10,6 +10,10 @@ run, so it survives a restart and is listed by `/v1/runs?agent_id=<sleep-time ag
 - **Coalescing.** While the sleep-time agent has a queued or running run, no other is queued; the
   turns keep counting, and the next run is queued after the main agent's next turn (or when the
   sleep-time run itself ends) and covers all the turns since the last one.
+- **Cheap for agents without a group.** Most agents have no sleep-time agent; a lookup that finds
+  no group is remembered for `NO_GROUP_TTL` seconds, so their turns cost no read. A group created
+  meanwhile (here or by another process) is noticed within that time; the turns before are not
+  counted.
 - **Faults stay there.** A failing sleep-time run fails its own run row; a fault while scheduling
   is logged. Neither reaches the main agent.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from sqlalchemy import Connection
 
@@ -34,6 +39,9 @@ from memfold.store.groups import GroupRecord
 
 log = logging.getLogger("memfold.sleeptime")
 
+NO_GROUP_TTL = 5.0
+"""Seconds for which an agent found to have no sleep-time group is taken to still have none."""
+
 
 class SleeptimeScheduler:
     def __init__(self, db: Database, loop: AgentLoop, workers: RunWorkers) -> None:
@@ -41,12 +49,16 @@ class SleeptimeScheduler:
         self.loop = loop
         self.workers = workers
         self._tasks: set[asyncio.Task[None]] = set()
+        self._without_group: dict[str, float] = {}
+        """Agent id -> the monotonic time until which it is taken to have no group."""
         loop.after_turn.append(self.turn_ended)
 
     def turn_ended(self, org_id: str, agent_id: str, result: TurnResult) -> None:
         """The loop's `after_turn` listener: schedule the bookkeeping and return at once."""
         if result.steps == 0:
             return  # nothing was said (e.g. a cancelled run)
+        if self._without_group.get(agent_id, 0.0) > time.monotonic():
+            return
         task = asyncio.get_running_loop().create_task(self._after_turn(org_id, agent_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -70,7 +82,11 @@ class SleeptimeScheduler:
         with self.db.read() as conn:  # most turns are of agents without a group: one cheap read
             group = group_rows.group_of_member(conn, agent_id)
         if group is None:
+            if len(self._without_group) > 100_000:
+                self._without_group.clear()
+            self._without_group[agent_id] = time.monotonic() + NO_GROUP_TTL
             return None
+        self._without_group.pop(agent_id, None)
         with self.db.write() as conn:
             if agent_id == group.manager_agent_id:
                 group_rows.count_turn(conn, group.id)

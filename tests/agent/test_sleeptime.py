@@ -16,6 +16,7 @@ from memfold.config import Settings
 from memfold.errors import ProviderError
 from memfold.llm.base import ModelRequest, ModelResponse
 from memfold.llm.scripted import ScriptedModel, tool_call_response
+from memfold.runs import sleeptime as scheduling
 from tests.agent.test_loop import send, system_prompt
 from tests.conftest import SCRIPTED
 from tests.helpers import create_agent
@@ -190,6 +191,41 @@ async def test_an_agent_without_sleeptime_queues_nothing(
     listed = (await client.get("/v1/runs/", params={"limit": 100})).json()
     assert {r["agent_id"] for r in listed} == {plain["id"]}
     assert companion.requests == []
+
+
+async def test_an_agent_without_a_group_is_looked_up_once_then_remembered(
+    app: FastAPI, client: httpx.AsyncClient, companion: Companion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    real = scheduling.group_rows.group_of_member
+
+    def counting(conn: Any, agent_id: str) -> Any:
+        lookups.append(agent_id)
+        return real(conn, agent_id)
+
+    monkeypatch.setattr(scheduling.group_rows, "group_of_member", counting)
+    plain = await create_agent(client)
+    for text in ("one", "two", "three"):
+        await send(client, plain["id"], text)
+        await app.state.sleeptime.wait_idle()
+    assert lookups == [plain["id"]]  # the later turns cost no read
+
+
+async def test_sleeptime_enabled_after_turns_is_counted_once_the_memory_expires(
+    app: FastAPI, client: httpx.AsyncClient, companion: Companion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    companion.release.set()
+    monkeypatch.setattr(scheduling, "NO_GROUP_TTL", 0.0)  # "no group" is never trusted past the lookup
+    plain = await create_agent(client)
+    await send(client, plain["id"], "before")
+    await app.state.sleeptime.wait_idle()
+    response = await client.patch(f"/v1/agents/{plain['id']}", json={"enable_sleeptime": True})
+    assert response.status_code == 200, response.text
+    sleeper = response.json()["managed_group"]["agent_ids"][0]
+    for text in ("hello, my name is Ada", "I like tea"):  # the frequency is 2
+        await send(client, plain["id"], text)
+    [run] = await eventually(lambda: runs_of(client, sleeper))
+    assert run["agent_id"] == sleeper
 
 
 async def test_blocks_attached_later_are_shared_with_the_next_run(
