@@ -30,6 +30,7 @@ from memfold.errors import BadRequestError, ConflictError, MemfoldError
 from memfold.runs import queue
 from memfold.schemas.base import utcnow
 from memfold.schemas.messages import MessageCreate
+from memfold.schemas.runs import ACTIVE_STATUSES
 from memfold.store import agents as agent_rows
 from memfold.store import folders as folder_rows
 from memfold.store import tables as t
@@ -133,7 +134,7 @@ def start_learning(conn: Connection, org_id: str, agent_id: str, folder_id: str,
     done = sum(1 for chunk in chunks if chunk.passage_id in known)
     c = t.runs.c
     active = conn.execute(
-        select(c.id, c.request).where(c.agent_id == agent_id, c.status.in_(("created", "running")))
+        select(c.id, c.request).where(c.agent_id == agent_id, c.status.in_(ACTIVE_STATUSES))
     )
     for run_id, request in active:
         if (

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or
 
 from memfold.ids import new_id
 from memfold.schemas.base import utcnow
+from memfold.schemas.runs import ACTIVE_STATUSES
 from memfold.store import tables as t
 from memfold.store.locks import advisory_key, try_transaction_lock
 
@@ -204,7 +205,7 @@ def expire_leases(conn: Connection) -> int:
 def fail(conn: Connection, run_id: str, error: str) -> None:
     conn.execute(
         update(t.runs)
-        .where(t.runs.c.id == run_id, t.runs.c.status.in_(("created", "running")))
+        .where(t.runs.c.id == run_id, t.runs.c.status.in_(ACTIVE_STATUSES))
         .values(status="failed", stop_reason="error", error=error, completed_at=utcnow())
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, exists, insert, or_, select, update
 
 from memfold.errors import NotFoundError
 from memfold.schemas.base import utcnow
+from memfold.schemas.runs import ACTIVE_STATUSES
 from memfold.store import tables as t
 from memfold.store.paging import Order, paginate
 
@@ -123,7 +124,7 @@ def delete_group(conn: Connection, group_id: str) -> None:
 def has_active_run(conn: Connection, agent_id: str) -> bool:
     """Whether the agent has a run that is queued or executing."""
     c = t.runs.c
-    query = exists().where(c.agent_id == agent_id, c.status.in_(("created", "running")))
+    query = exists().where(c.agent_id == agent_id, c.status.in_(ACTIVE_STATUSES))
     return bool(conn.execute(select(query)).scalar_one())
 
 

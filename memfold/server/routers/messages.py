@@ -23,7 +23,7 @@ from memfold.schemas.messages import (
     ResetMessagesRequest,
     StopReason,
 )
-from memfold.schemas.runs import Run
+from memfold.schemas.runs import ACTIVE_STATUSES, Run
 from memfold.server.deps import Context, OrgId, ServerContext
 from memfold.server.routers.runs import run_view
 from memfold.server.streaming import sse, start_turn, usage
@@ -100,7 +100,7 @@ def cancel_runs(agent_id: str, ctx: Context, org: OrgId, body: CancelRequest | N
     with ctx.db.read() as conn:
         agent_rows.get_agent(conn, org, agent_id)
         active = run_rows.list_runs(
-            conn, org, run_rows.RunFilter(agent_ids=[agent_id], statuses=["created", "running"]), limit=None
+            conn, org, run_rows.RunFilter(agent_ids=[agent_id], statuses=list(ACTIVE_STATUSES)), limit=None
         )
     targets = [r.id for r in active if body is None or body.run_ids is None or r.id in body.run_ids]
     with ctx.db.write() as conn:
