@@ -57,6 +57,11 @@ def advisory_key(namespace: str, name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def transaction_lock(conn: Connection, key: int) -> None:
+    """Wait for an advisory lock and hold it for the rest of `conn`'s transaction (PostgreSQL)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
 def try_transaction_lock(conn: Connection, key: int) -> bool:
     """Take an advisory lock for the rest of `conn`'s transaction if no one else holds it (PostgreSQL)."""
     return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar_one())

@@ -45,6 +45,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
+from memfold.store.locks import advisory_key, transaction_lock
+
 __all__ = [
     "HALFVEC_MAX_DIM",
     "VECTOR_MAX_DIM",
@@ -163,7 +165,7 @@ def ensure_index(conn: Connection, table: str, dims: Iterable[int | None]) -> No
         if sql is None or _index_exists(conn, table, dim):
             continue
         name = index_name(table, dim)
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"memfold:{name}"})
+        transaction_lock(conn, advisory_key("index", name))
         if not _index_exists(conn, table, dim):  # another process may have made it meanwhile
             conn.execute(text(sql))
 
